@@ -1,0 +1,3 @@
+from hmxai.cli import entry
+
+entry()

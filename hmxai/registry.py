@@ -1,0 +1,71 @@
+"""A small name -> factory registry (one per kind: codecs, tasks), timm-style.
+
+Names are kebab-case (``mbt2018-mean``, ``efficientnet-lite0``). Factories
+are plain callables, imported lazily by the entries that need heavy
+libraries, so listing names never imports torch models.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Generic, List, TypeVar
+
+from hmxai.errors import UnknownNameError
+
+T = TypeVar("T")
+_KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered model: its name, factory and descriptive facts."""
+
+    name: str
+    factory: Callable[..., T]
+    kind: str
+    description: str = ""
+    facts: Dict[str, Any] = field(default_factory=dict)
+
+
+class Registry(Generic[T]):
+    """Name -> :class:`Entry`; ``create(name, **kwargs)`` calls the factory."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: Dict[str, Entry[T]] = {}
+
+    def register(
+        self, name: str, factory: Callable[..., T], description: str = "", **facts: Any
+    ) -> Callable[..., T]:
+        if not _KEBAB.match(name):
+            raise ValueError(f"{self.kind} name {name!r} is not kebab-case")
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = Entry(name, factory, self.kind, description, dict(facts))
+        return factory
+
+    def entry(self, name: str) -> Entry[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownNameError(
+                f"unknown {self.kind} {name!r}{hint} (known: {', '.join(self.names())})"
+            ) from None
+
+    def create(self, name: str, **kwargs: Any) -> T:
+        return self.entry(name).factory(**kwargs)
+
+    def names(self, pattern: str = "*") -> List[str]:
+        """Registered names matching a shell-style wildcard, sorted."""
+        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)

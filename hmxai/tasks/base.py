@@ -1,0 +1,152 @@
+"""The task-model contract: an ``nn.Module`` from [0, 1] images to logits.
+
+Everything a classifier needs before its first layer happens inside
+:meth:`TaskModel.forward`, differentiably (so gradient explanations reach
+the decoded pixels):
+
+1. resize so the shorter side is ``resize`` pixels (bilinear, antialiased),
+2. center-crop to ``input_size`` x ``input_size``,
+3. normalize with the model's ``mean`` and ``std``.
+
+Set ``resize=None`` to skip steps 1 and 2 (the input is then used as is).
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from hmxai.images import check_batch
+from hmxai.types import Prediction
+
+
+class TaskModel(nn.Module):
+    """A classifier wrapped for hmxai.
+
+    Args:
+        net: the network; receives normalized ``(B, 3, input_size, input_size)``.
+        name: registry name (``efficientnet-lite0``, ``custom``, ...).
+        labels: class names, one per logit.
+        mean, std: per-channel normalization the network was trained with.
+        input_size: side of the center crop; None with ``resize=None``.
+        resize: shorter side after resizing, or None for no resize/crop.
+        target_layer: dotted path (inside ``net``) of the default Grad-CAM layer.
+        weights: where the weights came from, for reports.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        name: str,
+        labels: Sequence[str],
+        mean: Sequence[float] = (0.0, 0.0, 0.0),
+        std: Sequence[float] = (1.0, 1.0, 1.0),
+        input_size: Optional[int] = 224,
+        resize: Optional[int] = 256,
+        target_layer: Optional[str] = None,
+        weights: str = "user",
+    ):
+        super().__init__()
+        self.net = net
+        self.name = name
+        self.labels = tuple(str(v) for v in labels)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.input_size = input_size
+        self.resize = resize
+        self.target_layer_name = target_layer
+        self.weights = weights
+        if target_layer is not None:
+            net.get_submodule(target_layer)  # fail now, not at explanation time
+        self.eval()
+
+    def preprocess(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) in [0, 1] -> (B, 3, S, S) normalized network input."""
+        if self.resize is not None:
+            h, w = x.shape[-2:]
+            scale = self.resize / min(h, w)
+            size = (max(self.input_size, round(h * scale)), max(self.input_size, round(w * scale)))
+            if size != (h, w):
+                x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
+            top = (x.shape[-2] - self.input_size) // 2
+            left = (x.shape[-1] - self.input_size) // 2
+            x = x[..., top : top + self.input_size, left : left + self.input_size]
+        return (x - self.mean) / self.std
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (B, 3, H, W) float in [0, 1] -> logits (B, num_classes)."""
+        return self.net(self.preprocess(x))
+
+    @property
+    def target_layer(self) -> Optional[nn.Module]:
+        """The default layer for Grad-CAM, or None if the wrapper was given none."""
+        if self.target_layer_name is None:
+            return None
+        return self.net.get_submodule(self.target_layer_name)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, k: int = 5) -> List[Prediction]:
+        """Top-k classes and softmax probabilities for each image of the batch."""
+        check_batch(x)
+        logits = self(x.float())
+        if logits.shape[-1] != self.num_classes:
+            raise ValueError(
+                f"{self.name}: the network gives {logits.shape[-1]} logits "
+                f"but has {self.num_classes} labels"
+            )
+        probs = F.softmax(logits.double(), dim=-1)
+        top = probs.topk(min(k, probs.shape[-1]), dim=-1)
+        return [
+            Prediction(
+                labels=tuple(self.labels[i] for i in idx.tolist()),
+                indices=tuple(idx.tolist()),
+                probabilities=tuple(p.tolist()),
+            )
+            for p, idx in zip(top.values, top.indices)
+        ]
+
+    def describe(self) -> dict:
+        return {
+            "task": self.name,
+            "weights": self.weights,
+            "classes": self.num_classes,
+            "input_size": self.input_size,
+            "resize": self.resize,
+            "mean": [round(v, 4) for v in self.mean.flatten().tolist()],
+            "std": [round(v, 4) for v in self.std.flatten().tolist()],
+            "target_layer": self.target_layer_name,
+            "parameters": sum(p.numel() for p in self.net.parameters()),
+        }
+
+
+def wrap_task(
+    module: nn.Module,
+    labels: Optional[Sequence[str]] = None,
+    *,
+    num_classes: Optional[int] = None,
+    mean: Sequence[float] = (0.0, 0.0, 0.0),
+    std: Sequence[float] = (1.0, 1.0, 1.0),
+    input_size: Optional[int] = None,
+    resize: Optional[int] = None,
+    target_layer: Optional[str] = None,
+    name: str = "custom",
+) -> TaskModel:
+    """Wrap any user ``nn.Module`` (normalized images -> logits) as a :class:`TaskModel`.
+
+    Without ``labels``, classes are named ``class 0``, ``class 1``, ... (give
+    ``num_classes``). By default the image is passed unresized and unnormalized.
+    """
+    if labels is None:
+        if num_classes is None:
+            raise ValueError("wrap_task needs labels=... or num_classes=...")
+        labels = [f"class {i}" for i in range(num_classes)]
+    if (input_size is None) != (resize is None):
+        raise ValueError("give both input_size and resize, or neither")
+    return TaskModel(module, name, labels, mean, std, input_size, resize, target_layer, "user")
