@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="one image, two qualities (for tests)")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("train", help="train hmxai's own codecs (see hmxai/train)")
+    tsub = p.add_subparsers(dest="what", required=True)
+    t = tsub.add_parser("codec", help="rate-distortion training from a JSON config, resumable")
+    t.add_argument("config", help="JSON config (keys of hmxai.train.config.TrainConfig)")
+    t.add_argument("--data", default=None, help="root of the training folders (default $HMXAI_DATA)")
+    t.add_argument("--out", required=True, help="run folder: checkpoints and summaries per quality")
+    t.add_argument("--quality", type=int, action="append", default=None, help="train only these qualities")
+    t.add_argument("--device", default=None, choices=("cpu", "cuda"))
+    t.add_argument("--steps", type=int, default=None, help="override steps (from-scratch qualities)")
+    t.add_argument("--warm-steps", type=int, default=None, help="override steps (warm-started qualities)")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--json", action="store_true")
+    t = tsub.add_parser("export", help="write a finished run as compact zoo weights (fp16 safetensors)")
+    t.add_argument("run", help="run folder written by hmxai train codec")
+    t.add_argument("--out", required=True, help="folder for the weights (the package's hmxai/zoo)")
+    t.add_argument("--name", default="hmxai-msh")
+    t.add_argument("--json", action="store_true")
+
     p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
     p.add_argument("results", help="results.json written by hmxai demo")
     p.add_argument("--out", default=None, help="folder for the figures (default: beside results.json)")
@@ -162,6 +180,24 @@ def cmd_demo(args) -> Dict[str, Any]:
     return write_demo_report(args.out, quick=args.quick)
 
 
+def cmd_train(args) -> Dict[str, Any]:
+    if args.what == "export":
+        from hmxai.train.export import export_zoo
+
+        return {"written": [str(p) for p in export_zoo(args.run, args.out, args.name)]}
+    from hmxai.datasets import data_root
+    from hmxai.train.codec import train_zoo
+    from hmxai.train.config import TrainConfig
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = TrainConfig.from_json(args.config, device=args.device, steps=args.steps, warm_steps=args.warm_steps)
+    done = train_zoo(config, data_root(args.data), args.out, qualities=args.quality, progress=not args.json)
+    return {"trained": {f"q{q}": str(p) for q, p in done.items()}, "out": args.out}
+
+
 def cmd_figures(args) -> Dict[str, Any]:
     from hmxai.report import redraw_figures
 
@@ -175,8 +211,9 @@ def format_result(r) -> str:
     est = "n/a (classical codec: no entropy model)" if r.bpp_estimated is None else f"{r.bpp_estimated:.4f}"
     lines = [
         f"image        {r.image_name} ({w}x{h})",
-        f"codec        {r.codec}  quality {r.quality}",
-        f"task         {r.task}",
+        f"codec        {r.codec}  quality {r.quality}"
+        + (f"  weights {r.codec_weights}" if r.codec_weights else ""),
+        f"task         {r.task}  weights {r.task_weights}",
         f"bpp measured {r.bpp_measured:.4f}  (payload bytes; hmxai file {r.file_bytes} B)",
         f"bpp estimate {est}",
         f"PSNR         {r.psnr:.2f} dB",
@@ -189,6 +226,8 @@ def format_result(r) -> str:
         b = f"{r.decoded.labels[i][:24]} {r.decoded.probabilities[i]:.3f}"
         lines.append(f"{i + 1:<5}{a:<34}{b:<34}")
     lines.append(f"top-1 agrees {'yes' if r.top1_agreement else 'NO'}")
+    if r.codec_weights and r.codec_weights.startswith("random-init"):
+        lines.append("note         untrained codec weights: these numbers show the machinery, not the codec")
     if r.label is not None:
         lines.append(
             f"label {r.label}: original {'correct' if r.correct_original else 'wrong'}, "
@@ -221,6 +260,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "run": cmd_run,
         "demo": cmd_demo,
         "figures": cmd_figures,
+        "train": cmd_train,
     }
     try:
         out = commands[args.command](args)

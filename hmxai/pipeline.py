@@ -81,6 +81,8 @@ def run_pipeline(
         decoded=decoded,
         top1_agreement=original.top1 == decoded.top1,
         label=label,
+        codec_weights=getattr(codec, "weights", None),
+        task_weights=task.weights,
         encode_seconds=t1 - t0,
         decode_seconds=t2 - t1,
     )

@@ -67,7 +67,8 @@ def write_demo_report(out: str | Path = "report", quick: bool = False, progress:
 
     # gallery: first image, lowest quality of each codec
     x = images[0][1]
-    panels = [("original", x)]
+    first = next(r for r in results if r.image_name == names[0])
+    panels = [(f"original\n-> {first.original.labels[0]} ({first.original.probabilities[0]:.2f})", x)]
     from hmxai.codecs import create_codec
 
     for name, qs in ladder.items():

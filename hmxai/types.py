@@ -194,6 +194,8 @@ class PipelineResult:
     decoded: Prediction
     top1_agreement: bool
     label: Optional[int] = None
+    codec_weights: Optional[str] = None
+    task_weights: Optional[str] = None
     encode_seconds: float = float("nan")
     decode_seconds: float = float("nan")
 
@@ -206,10 +208,15 @@ class PipelineResult:
         return None if self.label is None else self.decoded.top1 == self.label
 
     def to_dict(self) -> dict:
-        """Plain JSON-ready dict; estimated and measured bpp stay separate fields."""
+        """Plain JSON-ready dict; estimated and measured bpp stay separate fields.
+
+        Non-finite floats (PSNR of a lossless decode is +inf) become None, as
+        JSON has no infinity.
+        """
+        import math
         from dataclasses import asdict
 
-        d = asdict(self)
+        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
         d["image_size"] = list(self.image_size)
         d["correct_original"] = self.correct_original
         d["correct_decoded"] = self.correct_decoded

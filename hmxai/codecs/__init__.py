@@ -16,8 +16,8 @@ from hmxai.registry import Registry
 CODECS: Registry = Registry("codec")
 
 
-def _learned_factory(arch: str):
-    def factory(quality: int = 3, metric: str = "mse", pretrained: bool = False, checkpoint=None):
+def _learned_factory(arch: str, default_quality: int):
+    def factory(quality: int = default_quality, metric: str = "mse", pretrained: bool = False, checkpoint=None):
         from hmxai.codecs.compressai_zoo import make_compressai_codec
 
         return make_compressai_codec(arch, quality, metric, pretrained, checkpoint)
@@ -35,32 +35,20 @@ def _classical_factory(name: str, default_quality: int):
 
 
 def _register_all() -> None:
-    # facts are plain data so listing never imports torch or compressai
-    learned = {
-        "bmshj2018-factorized": ((1, 8), "Balle et al., ICLR 2018: factorized prior"),
-        "bmshj2018-hyperprior": ((1, 8), "Balle et al., ICLR 2018: scale hyperprior"),
-        "mbt2018-mean": ((1, 8), "Minnen et al., NeurIPS 2018: mean-scale hyperprior"),
-        "mbt2018": ((1, 8), "Minnen et al., NeurIPS 2018: joint autoregressive + hyperprior"),
-        "cheng2020-anchor": ((1, 6), "Cheng et al., CVPR 2020: anchor"),
-        "cheng2020-attn": ((1, 6), "Cheng et al., CVPR 2020: with attention"),
-    }
-    for arch, (qrange, desc) in learned.items():
+    from hmxai.codecs.catalog import CLASSICAL, LEARNED
+
+    for arch, facts in LEARNED.items():
         CODECS.register(
-            arch, _learned_factory(arch), desc, learned=True, quality_range=qrange,
-            default_quality=3, weights="compressai (pretrained=True, needs internet or a "
-            "filled torch hub cache) | checkpoint=PATH | random-init",
+            arch, _learned_factory(arch, facts.default_quality), facts.description, learned=True,
+            quality_range=facts.quality_range, default_quality=facts.default_quality,
+            weights="compressai (pretrained=True, needs internet or a filled torch hub cache) "
+            "| checkpoint=PATH | seeded random init",
         )
-    classical = {
-        "jpeg": ((1, 100), 50, "JPEG (libjpeg via Pillow), 4:4:4"),
-        "webp": ((0, 100), 50, "WebP lossy (libwebp via Pillow), 4:2:0"),
-        "jpeg2000": ((20, 60), 35, "JPEG 2000 (OpenJPEG via Pillow), quality = target dB"),
-        "avif": ((0, 100), 50, "AVIF (libavif via Pillow), 4:4:4"),
-        "heif": ((0, 100), 50, "HEVC intra in HEIF (x265 via pillow-heif), 4:4:4"),
-    }
-    for name, (qrange, default, desc) in classical.items():
+    for name, facts in CLASSICAL.items():
         CODECS.register(
-            name, _classical_factory(name, default), desc, learned=False,
-            quality_range=qrange, default_quality=default, weights="none (classical)",
+            name, _classical_factory(name, facts.default_quality), facts.description, learned=False,
+            quality_range=facts.quality_range, default_quality=facts.default_quality,
+            weights="none (classical)",
         )
 
 

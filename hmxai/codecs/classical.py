@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from hmxai.codecs.base import Codec
+from hmxai.codecs.catalog import CLASSICAL
 from hmxai.errors import BitstreamError, MissingDependencyError
 from hmxai.images import check_batch, to_uint8
 from hmxai.types import EncodedImage
@@ -92,7 +93,7 @@ class PillowCodec(Codec):
 
 
 class JpegCodec(PillowCodec):
-    name, format, quality_range = "jpeg", "JPEG", (1, 100)
+    name, format, quality_range = "jpeg", "JPEG", CLASSICAL["jpeg"].quality_range
 
     def _encode(self, img) -> bytes:
         buf = io.BytesIO()
@@ -104,7 +105,8 @@ class JpegCodec(PillowCodec):
 
 
 class WebpCodec(PillowCodec):
-    name, format, quality_range, chroma = "webp", "WEBP", (0, 100), "4:2:0 (lossy WebP has no 4:4:4)"
+    name, format, quality_range = "webp", "WEBP", CLASSICAL["webp"].quality_range
+    chroma = "4:2:0 (lossy WebP has no 4:4:4)"
 
     def _encode(self, img) -> bytes:
         buf = io.BytesIO()
@@ -116,7 +118,7 @@ class WebpCodec(PillowCodec):
 
 
 class Jpeg2000Codec(PillowCodec):
-    name, format, quality_range = "jpeg2000", "JPEG2000", (20, 60)
+    name, format, quality_range = "jpeg2000", "JPEG2000", CLASSICAL["jpeg2000"].quality_range
 
     def _encode(self, img) -> bytes:
         buf = io.BytesIO()
@@ -135,7 +137,7 @@ class Jpeg2000Codec(PillowCodec):
 
 
 class AvifCodec(PillowCodec):
-    name, format, quality_range = "avif", "AVIF", (0, 100)
+    name, format, quality_range = "avif", "AVIF", CLASSICAL["avif"].quality_range
 
     def _encode(self, img) -> bytes:
         buf = io.BytesIO()
@@ -149,7 +151,7 @@ class AvifCodec(PillowCodec):
 class HeifCodec(PillowCodec):
     """HEVC intra in a HEIF container, encoded by x265 through pillow-heif."""
 
-    name, format, quality_range = "heif", "HEIF", (0, 100)
+    name, format, quality_range = "heif", "HEIF", CLASSICAL["heif"].quality_range
 
     @staticmethod
     def _lib():
@@ -180,4 +182,3 @@ class HeifCodec(PillowCodec):
 
 
 CLASSICAL_CODECS = {c.name: c for c in (JpegCodec, WebpCodec, Jpeg2000Codec, AvifCodec, HeifCodec)}
-DEFAULT_QUALITY = {"jpeg": 50, "webp": 50, "jpeg2000": 35, "avif": 50, "heif": 50}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Optional
 from urllib.parse import urlparse
 
 import warnings
@@ -20,18 +20,10 @@ with warnings.catch_warnings():  # compressai's import warns about torch.jit.scr
     warnings.simplefilter("ignore", FutureWarning)
     import compressai.zoo.image  # noqa: F401  (this module exists to adapt it)
 
+from hmxai.codecs.catalog import LEARNED
 from hmxai.codecs.learned import LearnedCodec
 from hmxai.errors import CheckpointError, WeightsUnavailableError
 
-#: architecture -> (quality range, citation)
-ARCHITECTURES: Dict[str, Tuple[Tuple[int, int], str]] = {
-    "bmshj2018-factorized": ((1, 8), "Balle et al., ICLR 2018: factorized prior"),
-    "bmshj2018-hyperprior": ((1, 8), "Balle et al., ICLR 2018: scale hyperprior"),
-    "mbt2018-mean": ((1, 8), "Minnen et al., NeurIPS 2018: mean-scale hyperprior"),
-    "mbt2018": ((1, 8), "Minnen et al., NeurIPS 2018: joint autoregressive + hyperprior"),
-    "cheng2020-anchor": ((1, 6), "Cheng et al., CVPR 2020: anchor (residual blocks)"),
-    "cheng2020-attn": ((1, 6), "Cheng et al., CVPR 2020: with attention"),
-}
 METRICS = ("mse", "ms-ssim")
 #: seed of random-init weights (contract tests and demos of the machinery, never claims)
 RANDOM_INIT_SEED = 0
@@ -54,7 +46,7 @@ def pretrained_cache_path(arch: str, quality: int, metric: str = "mse") -> Optio
 
 
 def _check_args(arch: str, quality: int, metric: str) -> None:
-    lo, hi = ARCHITECTURES[arch][0]
+    lo, hi = LEARNED[arch].quality_range
     if not isinstance(quality, int) or not lo <= quality <= hi:
         raise ValueError(f"{arch}: quality must be an integer in {lo}..{hi}, got {quality!r}")
     if metric not in METRICS:
@@ -71,7 +63,7 @@ def make_compressai_codec(
     """Build a CompressAI architecture as a :class:`LearnedCodec`.
 
     Args:
-        arch: a key of :data:`ARCHITECTURES`.
+        arch: a key of :data:`hmxai.codecs.catalog.LEARNED`.
         quality: CompressAI's quality index (sets N, M for random init).
         metric: ``mse`` or ``ms-ssim`` (which pretrained weights to load).
         pretrained: load CompressAI's published weights via its loader.
@@ -81,7 +73,7 @@ def make_compressai_codec(
     from compressai.zoo import image as zoo
 
     _check_args(arch, quality, metric)
-    quality_range = ARCHITECTURES[arch][0]
+    quality_range = LEARNED[arch].quality_range
     cls = zoo.model_architectures[arch]
     if checkpoint is not None:
         from compressai.zoo.pretrained import load_pretrained

@@ -1,0 +1,54 @@
+"""hmxai's own pretrained codecs, shipped as package data and loaded offline.
+
+``hmxai-msh`` is a mean-scale hyperprior (Minnen et al. 2018, CompressAI's
+``MeanScaleHyperprior``) trained by ``hmxai train codec configs/zoo-msh.json``
+on ImageNet samples and COCO images (never Kodak). Weights are fp16
+safetensors in ``hmxai/zoo/``; they load with no network and no pickle, and
+``update()`` rebuilds the entropy coder's tables at load time. The model
+card (``docs/model-card.md``, ``hmxai info``) gives the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Dict
+
+from hmxai.errors import WeightsUnavailableError
+
+ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
+
+
+def zoo_weights_path(name: str, quality: int) -> Path:
+    return ZOO_DIR / f"{name}-q{quality}.safetensors"
+
+
+def zoo_card() -> Dict:
+    """The shipped model card data (training facts and Kodak results)."""
+    path = ZOO_DIR / "card.json"
+    if not path.is_file():
+        raise WeightsUnavailableError(f"the hmxai zoo card {str(path)!r} is missing from this install")
+    return json.loads(path.read_text())
+
+
+def make_zoo_codec(name: str, quality: int, metric: str = "mse"):
+    """Load a zoo codec at one quality as a :class:`~hmxai.codecs.learned.LearnedCodec`."""
+    import warnings
+
+    from hmxai.codecs.catalog import ZOO
+    from hmxai.codecs.checkpoints import load_state_dict
+    from hmxai.codecs.learned import LearnedCodec
+
+    lo, hi = ZOO[name].quality_range
+    if not isinstance(quality, int) or isinstance(quality, bool) or not lo <= quality <= hi:
+        raise ValueError(f"{name}: quality must be an integer in {lo}..{hi}, got {quality!r}")
+    if metric != "mse":
+        raise ValueError(f"{name} is trained for mse only, not {metric!r}")
+    path = zoo_weights_path(name, quality)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{name} quality {quality}: weights file {str(path)!r} is missing from this install")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from compressai.models import MeanScaleHyperprior
+    model = MeanScaleHyperprior.from_state_dict(load_state_dict(path))
+    return LearnedCodec(model, name, quality, (lo, hi), "mse", f"hmxai zoo ({path.name})")

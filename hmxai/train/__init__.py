@@ -1,0 +1,1 @@
+"""Training of hmxai's own learned codecs (``hmxai train codec CONFIG``)."""

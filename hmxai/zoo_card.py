@@ -1,0 +1,84 @@
+"""The zoo's model card: rendered from hmxai/zoo/card.json (written by benchmarks/kodak_card.py)."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+
+def _fmt(v, spec=".2f"):
+    return "—" if v is None else (v if isinstance(v, str) else format(v, spec))
+
+
+def render_markdown(card: Dict) -> str:
+    t = card["training"]
+    cfg = t["config"]
+    k = card["kodak"]
+    zoo = k["results"][card["name"]]
+    lines = [
+        f"# Model card: `{card['name']}`",
+        "",
+        "hmxai's own pretrained learned codec, shipped in the package (fp16 safetensors, loaded offline).",
+        "",
+        "## Model",
+        f"- Architecture: mean-scale hyperprior (Minnen, Ballé, Toderici, NeurIPS 2018), CompressAI `{cfg['arch']}` "
+        f"class with N = {cfg['N']}, M = {cfg['M']}.",
+        f"- Qualities 1..{len(cfg['lambdas'])}, one model each, trained for MSE with "
+        "L = bpp + λ · 255² · MSE (CompressAI's `RateDistortionLoss`).",
+        "",
+        "## Data",
+        "- Training: the ImageNet samples of the shared data folder except every fifth in sorted order "
+        "(600 images), plus the 80 COCO-tiny val2017 images. Never Kodak.",
+        "- Held out for machine-side evaluation: the ImageNet samples at sorted positions 0, 5, 10, … (150 images).",
+        "",
+        "## Training",
+        f"- Random {cfg['crop']}×{cfg['crop']} crops with horizontal flips, batch {cfg['batch']}; the last "
+        f"{int(100 * cfg['late_fraction'])} % of the steps use {cfg['late_crop']}×{cfg['late_crop']} crops, batch {cfg['late_batch']}.",
+        f"- Adam, learning rate {cfg['lr']} with {cfg['warmup']} warm-up steps and cosine decay to {cfg['lr_min']}; "
+        f"gradient clipping at {cfg['clip']}; auxiliary (quantile) loss with Adam at {cfg['aux_lr']}; seed {cfg['seed']}.",
+        "",
+        "| quality | λ | warm start from | steps | wall time | device |",
+        "|---|---|---|---|---|---|",
+    ]
+    for q, s in sorted(t["qualities"].items(), key=lambda kv: int(kv[0])):
+        ws = "scratch" if s.get("warm_start") is None else f"q{s['warm_start']}"
+        lines.append(f"| {q} | {s['lambda']} | {ws} | {s['steps']} | {s['wall_seconds'] / 60:.1f} min | {s['device']} ({s['hardware']}) |")
+    lines += [
+        "",
+        f"## Kodak ({len(k['images'])} images, 768×512, measured on {k['hardware']})",
+        "",
+        "| quality | bpp (estimated) | bpp (measured, bytes) | PSNR (dB) | MS-SSIM | encode (ms) | decode (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for q, v in sorted(zoo.items(), key=lambda kv: int(kv[0])):
+        s = v["summary"]
+        lines.append(
+            f"| {q} | {_fmt(s['bpp_estimated'], '.4f')} | {_fmt(s['bpp_measured'], '.4f')} | {_fmt(s['psnr'])} | "
+            f"{_fmt(s['ms_ssim'], '.4f')} | {1000 * s['encode_seconds']:.0f} | {1000 * s['decode_seconds']:.0f} |"
+        )
+    bd = k.get("bd_rate_psnr") or {}
+    if bd:
+        lines += ["", "## BD-rate (PSNR) against JPEG", "",
+                  "Negative: fewer bits than JPEG at equal PSNR. Cubic fit in log-rate (Bjøntegaard) and piecewise cubic (pchip).", "",
+                  "| codec | cubic | pchip |", "|---|---|---|"]
+        for name, row in bd.items():
+            lines.append(f"| {name} | {_fmt(row.get('vs_jpeg_cubic'), '+.1f')} % | {_fmt(row.get('vs_jpeg_pchip'), '+.1f')} % |")
+        zoo_vs = bd.get(card["name"], {}).get("zoo_vs", {})
+        if zoo_vs:
+            lines += ["", f"## BD-rate (PSNR) of `{card['name']}` against each anchor (cubic)", "",
+                      "| anchor | BD-rate |", "|---|---|"]
+            for name, v in zoo_vs.items():
+                lines.append(f"| {name} | {_fmt(v, '+.1f')} % |")
+    lines += [
+        "",
+        "Sources: the anchors are measured in the same run (Pillow for JPEG 4:4:4 / WebP / AVIF 4:4:4, pillow-heif "
+        "x265 for HEIF 4:4:4). " + card["reference"]["source"] + ".",
+        "",
+        "## Reproduce",
+        "```",
+        "hmxai train codec configs/zoo-msh.json --out runs/zoo-msh     # resumable; --device cuda where available",
+        "python -c 'from hmxai.train.export import export_zoo; export_zoo(\"runs/zoo-msh\", \"hmxai/zoo\")'",
+        "python benchmarks/kodak_card.py --write-card                  # this page and hmxai/zoo/card.json",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
