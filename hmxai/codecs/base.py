@@ -48,6 +48,16 @@ class Codec(abc.ABC):
     def decompress(self, encoded: EncodedImage) -> Tensor:
         """Decode to ``(1, 3, H, W) float in [0, 1]``; raises BitstreamError on bad data."""
 
+    def roundtrip(self, x: Tensor) -> Tuple[EncodedImage, Tensor, float, float]:
+        """Compress to bytes and decode them: (encoded, x_hat, encode seconds, decode seconds)."""
+        import time
+
+        t0 = time.perf_counter()
+        encoded = self.compress(x)
+        t1 = time.perf_counter()
+        x_hat = self.decompress(encoded)
+        return encoded, x_hat, t1 - t0, time.perf_counter() - t1
+
     def analyze(self, x: Tensor) -> LatentResult:
         """Latent, likelihoods and decoded image; only learned codecs have them."""
         raise NoLatentError(
