@@ -96,8 +96,11 @@ def main(argv=None):
 def write_card(report, reference):
     from hmxai.codecs.zoo import ZOO_DIR
 
+    from hmxai.codecs import create_codec
+
     training = json.loads((ZOO_DIR / "training.json").read_text())
-    card = {"name": ZOO, "training": training, "kodak": report, "reference": reference}
+    parameters = create_codec(ZOO, quality=1).describe()["parameters"]
+    card = {"name": ZOO, "parameters": parameters, "training": training, "kodak": report, "reference": reference}
     (ZOO_DIR / "card.json").write_text(json.dumps(card, indent=1))
     from hmxai.zoo_card import render_markdown
 

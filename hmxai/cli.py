@@ -16,8 +16,11 @@ from typing import Any, Dict, List, Optional, Sequence
 EXIT_USER_ERROR = 2
 
 
-def _add_codec_args(p: argparse.ArgumentParser, codec_default: Optional[str] = "jpeg") -> None:
-    p.add_argument("--codec", default=codec_default, help="codec name (hmxai info lists them)")
+def _add_codec_args(p: argparse.ArgumentParser) -> None:
+    from hmxai.codecs import DEFAULT_LEARNED_CODEC
+
+    p.add_argument("--codec", default=DEFAULT_LEARNED_CODEC,
+                   help=f"codec name (hmxai info lists them; default {DEFAULT_LEARNED_CODEC}, hmxai's offline zoo)")
     p.add_argument("--quality", type=int, default=None, help="quality index (default: the codec's)")
     _add_weights_args(p)
 
@@ -39,13 +42,21 @@ def _codec_kwargs(args) -> Dict[str, Any]:
     return kw
 
 
-def _make_codec(args):
-    from hmxai.codecs import CODECS, create_codec
+def _weights_kwargs(args, codec: str) -> Dict[str, Any]:
+    """--metric/--pretrained/--checkpoint, refused for codecs they do not apply to."""
+    from hmxai.codecs import CODECS
 
     kw = _codec_kwargs(args)
-    if kw and not CODECS.entry(args.codec).facts["learned"]:
-        raise ValueError(f"--metric/--pretrained/--checkpoint apply to learned codecs, not {args.codec}")
-    return create_codec(args.codec, quality=args.quality, **kw)
+    facts = CODECS.entry(codec).facts
+    if kw and (not facts["learned"] or facts.get("zoo")):
+        raise ValueError(f"--metric/--pretrained/--checkpoint apply to CompressAI architectures, not {codec}")
+    return kw
+
+
+def _make_codec(args):
+    from hmxai.codecs import create_codec
+
+    return create_codec(args.codec, quality=args.quality, **_weights_kwargs(args, args.codec))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +153,7 @@ def cmd_decompress(args) -> Dict[str, Any]:
     from hmxai.images import to_pil
 
     encoded = read_compressed(args.input)
-    codec = codec_for(encoded, **_codec_kwargs(args))
+    codec = codec_for(encoded, **_weights_kwargs(args, encoded.codec))
     x_hat = codec.decompress(encoded)
     to_pil(x_hat).save(args.output, format="PNG")
     return {

@@ -33,7 +33,21 @@ def _codec_rows():
             "default_quality": entry.facts["default_quality"],
             "description": entry.description,
         }
-        if entry.facts["learned"]:
+        if entry.facts.get("zoo"):
+            from hmxai.codecs.zoo import zoo_card, zoo_weights_path
+
+            lo, hi = entry.facts["quality_range"]
+            files = [zoo_weights_path(name, q) for q in range(lo, hi + 1)]
+            row["weights"] = {
+                "source": "hmxai zoo, package data (fp16 safetensors)",
+                "folder": str(files[0].parent),
+                "available_offline": all(p.is_file() for p in files),
+            }
+            try:
+                row["model_card"] = _card_summary(zoo_card())
+            except Exception as exc:  # a missing card never breaks `hmxai info`
+                row["model_card"] = {"error": str(exc)}
+        elif entry.facts["learned"]:
             from hmxai.codecs.compressai_zoo import pretrained_cache_path
 
             lo, hi = entry.facts["quality_range"]
@@ -51,6 +65,24 @@ def _codec_rows():
             row["weights"] = {"source": "none (classical codec)", "available_offline": True}
         rows.append(row)
     return rows
+
+
+def _card_summary(card: Dict[str, Any]) -> Dict[str, Any]:
+    """The model card in brief: per quality lambda, steps, Kodak bpp/PSNR; BD-rate vs JPEG."""
+    kodak = card["kodak"]["results"][card["name"]]
+    qualities = {}
+    for q, facts in card["training"]["qualities"].items():
+        s = kodak[q]["summary"]
+        qualities[q] = {
+            "lambda": facts["lambda"], "steps": facts["steps"], "train_minutes": round(facts["wall_seconds"] / 60, 1),
+            "kodak_bpp_measured": round(s["bpp_measured"], 4), "kodak_bpp_estimated": round(s["bpp_estimated"], 4),
+            "kodak_psnr": round(s["psnr"], 2), "kodak_ms_ssim": round(s["ms_ssim"], 4),
+        }
+    bd = (card["kodak"].get("bd_rate_psnr") or {}).get(card["name"], {})
+    cfg = card["training"]["config"]
+    return {"architecture": f"{cfg['arch']} N={cfg['N']} M={cfg['M']}", "qualities": qualities,
+            "kodak_images": len(card["kodak"]["images"]), "bd_rate_psnr_vs_jpeg": bd.get("vs_jpeg_cubic"),
+            "bd_rate_psnr_vs": bd.get("zoo_vs", {}), "page": "docs/model-card.md"}
 
 
 def _task_rows():
@@ -91,7 +123,14 @@ def format_info(info: Dict[str, Any]) -> str:
         avail = "available" if c["weights"]["available_offline"] else "weights not available here"
         lines.append(f"  {c['name']:<22} {'learned' if c['learned'] else 'classical':<10} q {lo}..{hi:<4} {avail}")
         lines.append(f"  {'':<22} {c['description']}")
-        if c["learned"]:
+        if "model_card" in c and "qualities" in c["model_card"]:
+            m = c["model_card"]
+            lines.append(f"  {'':<22} {m['architecture']}; Kodak ({m['kodak_images']} images), BD-rate vs JPEG "
+                         f"{m['bd_rate_psnr_vs_jpeg']:+.1f} % (model card: {m['page']})")
+            for q, v in m["qualities"].items():
+                lines.append(f"  {'':<22} q{q}: lambda {v['lambda']}, {v['steps']} steps, {v['kodak_bpp_measured']:.3f} bpp, "
+                             f"{v['kodak_psnr']:.2f} dB, MS-SSIM {v['kodak_ms_ssim']:.4f}")
+        elif c["learned"] and "cache_folder" in c["weights"]:
             w = c["weights"]
             lines.append(
                 f"  {'':<22} pretrained mse cached for qualities {w['pretrained_mse_cached_qualities'] or 'none'} "

@@ -21,7 +21,8 @@ def render_markdown(card: Dict) -> str:
         "",
         "## Model",
         f"- Architecture: mean-scale hyperprior (Minnen, Ballé, Toderici, NeurIPS 2018), CompressAI `{cfg['arch']}` "
-        f"class with N = {cfg['N']}, M = {cfg['M']}.",
+        f"class with N = {cfg['N']}, M = {cfg['M']}: {card['parameters']:,} parameters per quality.",
+        "- Weights: fp16 safetensors in `hmxai/zoo/` (CDF tables rebuilt by `update()` at load time).",
         f"- Qualities 1..{len(cfg['lambdas'])}, one model each, trained for MSE with "
         "L = bpp + λ · 255² · MSE (CompressAI's `RateDistortionLoss`).",
         "",
@@ -42,6 +43,8 @@ def render_markdown(card: Dict) -> str:
     for q, s in sorted(t["qualities"].items(), key=lambda kv: int(kv[0])):
         ws = "scratch" if s.get("warm_start") is None else f"q{s['warm_start']}"
         lines.append(f"| {q} | {s['lambda']} | {ws} | {s['steps']} | {s['wall_seconds'] / 60:.1f} min | {s['device']} ({s['hardware']}) |")
+    if t.get("notes"):
+        lines += [""] + [f"- {note}" for note in t["notes"]]
     lines += [
         "",
         f"## Kodak ({len(k['images'])} images, 768×512, measured on {k['hardware']})",

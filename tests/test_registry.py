@@ -20,7 +20,7 @@ CLASSICAL = list_codecs(learned=False)
 def test_registry_contents_and_wildcards():
     assert set(LEARNED) == {
         "bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018",
-        "cheng2020-anchor", "cheng2020-attn",
+        "cheng2020-anchor", "cheng2020-attn", "hmxai-msh",
     }
     assert set(CLASSICAL) == {"jpeg", "webp", "jpeg2000", "avif", "heif"}
     assert list_codecs("mbt*") == ["mbt2018", "mbt2018-mean"]
@@ -80,9 +80,14 @@ def test_codec_quality_range_enforced(name):
 def test_learned_architectures_match_their_names():
     from compressai.zoo.image import model_architectures
 
-    for name in LEARNED:
+    from compressai.models import MeanScaleHyperprior
+
+    from hmxai.codecs.catalog import LEARNED as COMPRESSAI_ARCHS
+
+    for name in COMPRESSAI_ARCHS:
         codec = create_codec(name, quality=1)
         assert type(codec.model) is model_architectures[name]
+    assert type(create_codec("hmxai-msh", quality=1).model) is MeanScaleHyperprior
 
 
 @pytest.mark.parametrize("name", list_tasks())

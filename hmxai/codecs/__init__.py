@@ -15,12 +15,24 @@ from hmxai.registry import Registry
 
 CODECS: Registry = Registry("codec")
 
+#: the default learned codec everywhere (CLI, demo, notebooks): hmxai's own offline zoo
+DEFAULT_LEARNED_CODEC = "hmxai-msh"
+
 
 def _learned_factory(arch: str, default_quality: int):
     def factory(quality: int = default_quality, metric: str = "mse", pretrained: bool = False, checkpoint=None):
         from hmxai.codecs.compressai_zoo import make_compressai_codec
 
         return make_compressai_codec(arch, quality, metric, pretrained, checkpoint)
+
+    return factory
+
+
+def _zoo_factory(name: str, default_quality: int):
+    def factory(quality: int = default_quality, metric: str = "mse"):
+        from hmxai.codecs.zoo import make_zoo_codec
+
+        return make_zoo_codec(name, quality, metric)
 
     return factory
 
@@ -35,8 +47,14 @@ def _classical_factory(name: str, default_quality: int):
 
 
 def _register_all() -> None:
-    from hmxai.codecs.catalog import CLASSICAL, LEARNED
+    from hmxai.codecs.catalog import CLASSICAL, LEARNED, ZOO
 
+    for name, facts in ZOO.items():
+        CODECS.register(
+            name, _zoo_factory(name, facts.default_quality), facts.description, learned=True,
+            quality_range=facts.quality_range, default_quality=facts.default_quality,
+            weights="hmxai zoo: package data (safetensors), offline", zoo=True,
+        )
     for arch, facts in LEARNED.items():
         CODECS.register(
             arch, _learned_factory(arch, facts.default_quality), facts.description, learned=True,
