@@ -65,6 +65,10 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _both(anchor_rate, anchor_quality, test_rate, test_quality, method):
+    return (*_prepare(anchor_rate, anchor_quality, method), *_prepare(test_rate, test_quality, method))
+
+
 def bd_rate(
     anchor_rate: Sequence[float],
     anchor_quality: Sequence[float],
@@ -73,8 +77,7 @@ def bd_rate(
     method: str = "cubic",
 ) -> float:
     """Average rate difference of test vs anchor at equal quality, in percent."""
-    la, qa = _prepare(anchor_rate, anchor_quality, method)
-    lt, qt = _prepare(test_rate, test_quality, method)
+    la, qa, lt, qt = _both(anchor_rate, anchor_quality, test_rate, test_quality, method)
     lo, hi = _overlap(qa, qt)
     avg = (_integral(qt, lt, lo, hi, method) - _integral(qa, la, lo, hi, method)) / (hi - lo)
     return float((np.exp(avg) - 1.0) * 100.0)
@@ -88,7 +91,6 @@ def bd_metric(
     method: str = "cubic",
 ) -> float:
     """Average quality difference of test vs anchor at equal rate (quality units)."""
-    la, qa = _prepare(anchor_rate, anchor_quality, method)
-    lt, qt = _prepare(test_rate, test_quality, method)
+    la, qa, lt, qt = _both(anchor_rate, anchor_quality, test_rate, test_quality, method)
     lo, hi = _overlap(la, lt)
     return float((_integral(lt, qt, lo, hi, method) - _integral(la, qa, lo, hi, method)) / (hi - lo))

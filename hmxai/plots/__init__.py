@@ -1,4 +1,4 @@
-"""Matplotlib figures. Every function returns its Figure/Axes and never calls ``plt.show()``.
+"""Matplotlib figures. Every function returns its Figure/Axes; none of them shows a window.
 
 Publication defaults (:func:`paper_style`): one-column width (3.5 in),
 8-pt fonts, TrueType fonts embedded in PDF (Type 42), vector output.
