@@ -98,7 +98,6 @@ def test_schedule_and_config_validation(tmp_path):
 
 def test_export_round_trip(sampler, tmp_path):
     from hmxai.codecs.checkpoints import load_state_dict
-    from hmxai.train.codec import train_zoo  # noqa: F401  (the CLI path)
     from hmxai.train.export import compact_state_dict
 
     trainer = CodecTrainer(TINY, 1, sampler, tmp_path)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -96,6 +96,3 @@ class TrainConfig:
 
 def default_config() -> TrainConfig:
     return TrainConfig()
-
-
-_ = field  # re-exported for configs built in code
