@@ -110,3 +110,39 @@ def test_export_round_trip(sampler, tmp_path):
     save_file(compact, str(tmp_path / "m.safetensors"))
     loaded = load_state_dict(tmp_path / "m.safetensors")
     assert set(loaded) == set(trainer.model.state_dict())
+
+
+def test_fine_tuning_stage_starts_from_previous_run(sampler, tmp_path, monkeypatch):
+    import hmxai.train.codec as codec
+    import hmxai.train.data as data
+    from hmxai.train.codec import train_zoo
+    from hmxai.train.export import export_zoo, quality_facts
+
+    first = tmp_path / "first"
+    (first / "q1").mkdir(parents=True)
+    base = CodecTrainer(TINY, 1, sampler, first / "q1")
+    base.run(progress=False)
+    (first / "q1" / "summary.json").write_text(json.dumps(base.summary()))
+    (first / "config.json").write_text(json.dumps(TINY.to_dict()))
+    stage = replace(TINY, warm_start=(None, None), init_from=str(first), stage_steps=(2, 3))
+    with pytest.raises(ValueError, match="warm_start must be all null"):
+        replace(TINY, init_from=str(first))
+    with pytest.raises(FileNotFoundError, match="q2"):  # q2 of the first run never finished
+        monkeypatch.setattr(data, "training_paths", lambda root, folders: [])
+        monkeypatch.setattr(codec, "CropSampler", lambda paths: sampler)
+        train_zoo(stage, "unused", tmp_path / "second", progress=False)
+    second = tmp_path / "second"
+    trainer = CodecTrainer(stage, 1, sampler, second / "q1", init_state=torch.load(
+        first / "q1" / "state.pt", weights_only=True)["model"])
+    assert trainer.total == 2
+    for key, value in trainer.model.state_dict().items():
+        assert torch.equal(value, base.model.state_dict()[key]), key
+    trainer.run(progress=False)
+    (second / "q1" / "summary.json").write_text(json.dumps(trainer.summary()))
+    (second / "config.json").write_text(json.dumps(stage.to_dict()))
+    facts = quality_facts(second, 1)
+    assert facts["steps"] == TINY.steps + 2 and [s["steps"] for s in facts["stages"]] == [TINY.steps, 2]
+    assert facts["warm_start"] is None and facts["stages"][0]["run"] == "first"
+    with pytest.raises(FileNotFoundError, match="quality 2"):
+        export_zoo(second, tmp_path / "zoo")
+

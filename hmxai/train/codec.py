@@ -230,13 +230,19 @@ def train_zoo(config: TrainConfig, data_root: str | Path, out_dir: str | Path,
             continue
         src = config.warm_start[q - 1]
         init = None
-        if src is not None:
-            state_file = out_dir / f"q{src}" / "state.pt"
-            if not (out_dir / f"q{src}" / "summary.json").is_file():
-                raise FileNotFoundError(f"quality {q} warm-starts from q{src}, which is not trained yet")
-            init = torch.load(state_file, map_location="cpu", weights_only=True)["model"]
+        if config.init_from is not None:
+            init = _trained_weights(Path(config.init_from) / f"q{q}", f"quality {q} fine-tunes")
+        elif src is not None:
+            init = _trained_weights(out_dir / f"q{src}", f"quality {q} warm-starts from q{src}")
         trainer = CodecTrainer(config, q, sampler, out_dir / f"q{q}", init_state=init)
         trainer.run(progress=progress)
         (out_dir / f"q{q}" / "summary.json").write_text(json.dumps(trainer.summary(), indent=1))
         done[q] = trainer.state_path
     return done
+
+
+def _trained_weights(quality_dir: Path, who: str) -> Dict[str, Tensor]:
+    """The model weights of a finished quality folder (``summary.json`` marks it finished)."""
+    if not (quality_dir / "summary.json").is_file():
+        raise FileNotFoundError(f"{who}: {quality_dir} has not finished training")
+    return torch.load(quality_dir / "state.pt", map_location="cpu", weights_only=True)["model"]

@@ -30,6 +30,10 @@ class TrainConfig:
         seed: seeds the weights, the crops and the quantization noise.
         device: ``cpu`` or ``cuda``.
         checkpoint_every: steps between resumable checkpoints.
+        init_from: a previous run folder (absolute, or relative to the working
+            directory): quality q starts from that run's q weights, a fine-tuning
+            stage; warm_start must then be all null.
+        stage_steps: per quality, the steps of this stage (overrides steps/warm_steps).
     """
 
     arch: str = "mbt2018-mean"
@@ -53,6 +57,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 250
+    init_from: Optional[str] = None
+    stage_steps: Optional[Tuple[int, ...]] = None
 
     def __post_init__(self):
         if len(self.warm_start) != len(self.lambdas):
@@ -60,6 +66,10 @@ class TrainConfig:
         for q, src in enumerate(self.warm_start, start=1):
             if src is not None and not 1 <= src <= len(self.lambdas) or src == q:
                 raise ValueError(f"quality {q}: warm_start {src} is not another quality")
+        if self.init_from is not None and any(src is not None for src in self.warm_start):
+            raise ValueError("init_from starts every quality from a previous run: warm_start must be all null")
+        if self.stage_steps is not None and len(self.stage_steps) != len(self.lambdas):
+            raise ValueError("stage_steps needs one entry per lambda")
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -69,8 +79,8 @@ class TrainConfig:
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
-        for key in ("lambdas", "warm_start", "data"):
-            if key in raw:
+        for key in ("lambdas", "warm_start", "data", "stage_steps"):
+            if raw.get(key) is not None:
                 raw[key] = tuple(raw[key])
         return cls(**raw)
 
@@ -91,6 +101,8 @@ class TrainConfig:
         return done
 
     def steps_for(self, quality: int) -> int:
+        if self.stage_steps is not None:
+            return self.stage_steps[quality - 1]
         return self.steps if self.warm_start[quality - 1] is None else self.warm_steps
 
 

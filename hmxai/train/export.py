@@ -26,6 +26,24 @@ def compact_state_dict(model: torch.nn.Module) -> Dict[str, torch.Tensor]:
     return out
 
 
+def quality_facts(run_dir: Path, q: int) -> Dict:
+    """Training facts of quality q, summed over a chain of fine-tuning stages (``init_from``).
+
+    ``steps`` and ``wall_seconds`` are totals; ``stages`` lists each stage from the first.
+    ``warm_start`` is the first stage's (where the chain began).
+    """
+    config = TrainConfig.from_json(run_dir / "config.json")
+    stage = json.loads((run_dir / f"q{q}" / "summary.json").read_text())
+    stage.pop("history", None)
+    stage.update(warm_start=config.warm_start[q - 1], lr=config.lr, run=run_dir.name)
+    if config.init_from is None:
+        return {**stage, "stages": [stage]}
+    earlier = quality_facts(Path(config.init_from), q)
+    return {**stage, "warm_start": earlier["warm_start"], "steps": earlier["steps"] + stage["steps"],
+            "wall_seconds": round(earlier["wall_seconds"] + stage["wall_seconds"], 1),
+            "stages": earlier["stages"] + [stage]}
+
+
 def export_zoo(run_dir: str | Path, out_dir: str | Path, name: str = "hmxai-msh") -> List[Path]:
     """Write ``{name}-q{q}.safetensors`` and ``training.json`` for every trained quality."""
     from safetensors.torch import save_file
@@ -48,10 +66,7 @@ def export_zoo(run_dir: str | Path, out_dir: str | Path, name: str = "hmxai-msh"
             "lambda": str(config.lambdas[q - 1]),
         })
         written.append(path)
-        summary = json.loads(summary_path.read_text())
-        summary.pop("history", None)
-        summary["warm_start"] = config.warm_start[q - 1]
-        facts["qualities"][str(q)] = summary
+        facts["qualities"][str(q)] = quality_facts(run_dir, q)
     (out_dir / "training.json").write_text(json.dumps(facts, indent=1))
     written.append(out_dir / "training.json")
     return written
