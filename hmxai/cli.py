@@ -1,4 +1,4 @@
-"""The ``hmxai`` command: info, compress, decompress, run, demo.
+"""The ``hmxai`` command: info, compress, decompress, run, demo, channels, train, figures.
 
 Every command takes ``--json``. Errors the user can fix (a bad image, a
 corrupted file, missing weights) print one clear line and exit with 2;
@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
+    from hmxai import cli_channels
+
+    cli_channels.add_parser(sub)
+
     p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
     p.add_argument("results", help="results.json written by hmxai demo")
     p.add_argument("--out", default=None, help="folder for the figures (default: beside results.json)")
@@ -209,6 +213,12 @@ def cmd_train(args) -> Dict[str, Any]:
     return {"trained": {f"q{q}": str(p) for q, p in done.items()}, "out": args.out}
 
 
+def cmd_channels(args) -> Dict[str, Any]:
+    from hmxai import cli_channels
+
+    return cli_channels.run(args)
+
+
 def cmd_figures(args) -> Dict[str, Any]:
     from hmxai.report import redraw_figures
 
@@ -250,6 +260,10 @@ def format_result(r) -> str:
 def _print_human(command: str, out: Dict[str, Any]) -> None:
     if command == "run":
         print("\n\n".join(format_result(r) for r in out["_objects"]))
+    elif command == "channels":
+        from hmxai import cli_channels
+
+        print(cli_channels.format_text(out))
     elif command == "info":
         from hmxai.info import format_info
 
@@ -272,6 +286,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "demo": cmd_demo,
         "figures": cmd_figures,
         "train": cmd_train,
+        "channels": cmd_channels,
     }
     try:
         out = commands[args.command](args)

@@ -223,3 +223,261 @@ class PipelineResult:
         for key in ("original", "decoded"):
             d[key] = {k: list(v) for k, v in d[key].items()}
         return d
+
+
+def _json_floats(values) -> Optional[list]:
+    import math
+
+    if values is None:
+        return None
+    return [None if not math.isfinite(v) else round(v, 8) for v in torch.as_tensor(values).double().tolist()]
+
+
+@dataclass(frozen=True)
+class ChannelScores:
+    """Per-latent-channel bits and importance for the machine and the human eye (one image).
+
+    Every score is a raw, signed ``(M,)`` float64 tensor, the effect of *removing*
+    the channel (replacing it by the ablation value), never normalized:
+
+    * ``machine_logit``: drop of the target class's logit (> 0: the channel supports the decision);
+    * ``machine_probability``: drop of the target's softmax probability;
+    * ``machine_agreement``: drop of top-1 agreement with the original's prediction (1: removing
+      this channel alone changes the decision); None for gradient methods;
+    * ``human_mse``: rise of the reconstruction's MSE (> 0: the channel helps the human);
+    * ``human_ms_ssim``: drop of MS-SSIM.
+
+    Exact methods (``ablation``) give the effects themselves; gradient methods approximate
+    them (``input-x-gradient``: first order at the transmitted latent; ``integrated-gradients``:
+    path integral from the all-ablated latent, whose channel scores sum to the total effect).
+
+    Attributes:
+        bits: (M,) estimated bits of each channel of ``y`` (from the likelihoods).
+        side_bits: estimated bits of the hyper-latent ``z`` (0 without hyperprior).
+        live: (M,) bool, channels that differ from the ablation value somewhere
+            (removing any other channel changes nothing).
+        base: the objective on the transmitted latent: logit, probability, agreement, mse, ms_ssim.
+        evaluations: decoded passes used (forward evaluations of decoder + task).
+    """
+
+    codec: str
+    quality: int
+    task: str
+    method: str
+    ablation: str
+    target: int
+    target_label: str
+    reference_class: int
+    image_size: Tuple[int, int]
+    bits: Tensor
+    side_bits: float
+    live: Tensor
+    machine_logit: Tensor
+    machine_probability: Tensor
+    machine_agreement: Optional[Tensor]
+    human_mse: Tensor
+    human_ms_ssim: Tensor
+    base: Tuple[Tuple[str, float], ...]
+    seconds: float
+    evaluations: int
+    completeness_gap: Optional[float] = None
+
+    @property
+    def machine(self) -> Tensor:
+        """(M,) the machine importance used by orderings and plots: ``machine_logit``."""
+        return self.machine_logit
+
+    @property
+    def human(self) -> Tensor:
+        """(M,) the human importance used by orderings and plots: ``human_mse``."""
+        return self.human_mse
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.bits.numel())
+
+    @property
+    def num_pixels(self) -> int:
+        return self.image_size[0] * self.image_size[1]
+
+    @property
+    def estimated_bpp(self) -> float:
+        return (float(self.bits.sum()) + self.side_bits) / self.num_pixels
+
+    def base_value(self, name: str) -> float:
+        return dict(self.base)[name]
+
+    def to_dict(self) -> dict:
+        return {
+            "codec": self.codec, "quality": self.quality, "task": self.task, "method": self.method,
+            "ablation": self.ablation, "target": self.target, "target_label": self.target_label,
+            "reference_class": self.reference_class, "image_size": list(self.image_size),
+            "estimated_bpp": self.estimated_bpp, "side_bits": self.side_bits,
+            "base": dict(self.base), "seconds": self.seconds, "evaluations": self.evaluations,
+            "completeness_gap": self.completeness_gap,
+            "channels": {
+                "bits": _json_floats(self.bits), "live": [bool(v) for v in self.live.tolist()],
+                "machine_logit": _json_floats(self.machine_logit),
+                "machine_probability": _json_floats(self.machine_probability),
+                "machine_agreement": _json_floats(self.machine_agreement),
+                "human_mse": _json_floats(self.human_mse), "human_ms_ssim": _json_floats(self.human_ms_ssim),
+            },
+        }
+
+
+#: the four classes of the bit budget, in drawing order
+BUDGET_CLASSES: Tuple[str, ...] = ("both", "machine", "human", "neither")
+
+
+@dataclass(frozen=True)
+class BitBudget:
+    """An image's latent bits split by whom each channel mainly serves (see :func:`hmxai.explain.budget.bit_budget`).
+
+    Attributes:
+        classes: (M,) class of each channel, one of :data:`BUDGET_CLASSES`.
+        bits: class -> estimated bits of its channels.
+        side_bits: bits of the hyper-latent (serve every channel; not classified).
+        machine_coverage, human_coverage: the rule's parameters.
+    """
+
+    classes: Tuple[str, ...]
+    bits: Tuple[Tuple[str, float], ...]
+    side_bits: float
+    machine_coverage: float
+    human_coverage: float
+
+    @property
+    def fractions(self) -> Tuple[Tuple[str, float], ...]:
+        """class -> fraction of the latent bits (side bits excluded); sums to 1."""
+        total = sum(v for _, v in self.bits)
+        return tuple((k, (v / total if total > 0 else 0.0)) for k, v in self.bits)
+
+    def count(self, name: str) -> int:
+        return sum(c == name for c in self.classes)
+
+    def to_dict(self) -> dict:
+        return {"bits": dict(self.bits), "fractions": dict(self.fractions), "side_bits": self.side_bits,
+                "channels": {k: self.count(k) for k in BUDGET_CLASSES}, "classes": list(self.classes),
+                "machine_coverage": self.machine_coverage, "human_coverage": self.human_coverage}
+
+
+@dataclass(frozen=True)
+class BudgetCurve:
+    """Rate vs machine and human quality when only the top-k channels of an ordering are sent.
+
+    Every field is (K,) over the channel counts ``ks``, averaged over the images.
+    ``accuracy`` is None without labels. Rates are estimated (channel bits + side bits).
+    """
+
+    ordering: str
+    ks: Tuple[int, ...]
+    bpp: Tuple[float, ...]
+    psnr: Tuple[float, ...]
+    ms_ssim: Tuple[float, ...]
+    agreement: Tuple[float, ...]
+    probability: Tuple[float, ...]
+    accuracy: Optional[Tuple[float, ...]] = None
+
+
+@dataclass(frozen=True)
+class BudgetCurves:
+    """Channel-budget curves of several orderings over a set of images, and BD numbers between them.
+
+    ``bd`` holds, for every ordering against ``anchor`` (pchip, equal-rate averages):
+    ``bd_psnr_db``, ``bd_agreement`` (fraction), ``bd_rate_psnr`` (percent, None where
+    the PSNR curves are not monotonic enough to invert).
+    """
+
+    curves: Tuple[BudgetCurve, ...]
+    images: int
+    codec: str
+    quality: int
+    task: str
+    method: str
+    anchor: str
+    bd: Tuple[Tuple[str, Tuple[Tuple[str, Optional[float]], ...]], ...]
+
+    def curve(self, ordering: str) -> BudgetCurve:
+        for c in self.curves:
+            if c.ordering == ordering:
+                return c
+        raise KeyError(ordering)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return {"images": self.images, "codec": self.codec, "quality": self.quality, "task": self.task,
+                "method": self.method, "anchor": self.anchor,
+                "curves": [asdict(c) for c in self.curves], "bd": {k: dict(v) for k, v in self.bd}}
+
+
+@dataclass(frozen=True)
+class SpatialMaps:
+    """Where the bits go, beside where the machine looks and where the human sees errors.
+
+    Attributes:
+        bits_y: (h, w) estimated bits of ``y`` per latent position (padded grid).
+        bits_z: (h/4, w/4) estimated side bits per hyper-latent position, or None.
+        machine: (H, W) signed pixel attribution of the target logit on the decoded image
+            (captum ``InputXGradient``, summed over colour), raw.
+        error: (H, W) squared error of the decoded image, mean over colour.
+        machine_on_grid: (h, w) ``|machine|`` summed over each latent cell (zero in padding).
+        agreement: Spearman correlation of ``bits_y`` and ``machine_on_grid`` over the cells
+            that overlap the image.
+        error_agreement: the same for bits and the squared error.
+        cell: pixels per latent position along each side.
+    """
+
+    bits_y: Tensor
+    bits_z: Optional[Tensor]
+    machine: Tensor
+    error: Tensor
+    machine_on_grid: Tensor
+    agreement: float
+    error_agreement: float
+    target: int
+    target_label: str
+    x_hat: Tensor
+    cell: int = 16
+
+
+@dataclass(frozen=True)
+class DeletionInsertion:
+    """Deletion and insertion curves of a channel ordering (most important first).
+
+    ``fractions`` (K,) of the live channels removed (deletion) or inserted (insertion);
+    ``deletion``/``insertion`` (K,) the measured value: target probability for
+    ``objective="machine"``, PSNR (dB) for ``"human"``. AUCs by the trapezoid rule on
+    [0, 1]: a faithful ordering has a low deletion AUC and a high insertion AUC;
+    ``random_*`` is the same for a seeded random ordering (the control).
+    """
+
+    objective: str
+    ordering_method: str
+    fractions: Tuple[float, ...]
+    deletion: Tuple[float, ...]
+    insertion: Tuple[float, ...]
+    random_deletion: Tuple[float, ...]
+    random_insertion: Tuple[float, ...]
+
+    @staticmethod
+    def auc(values) -> float:
+        v = [float(a) for a in values]
+        return sum((a + b) / 2 for a, b in zip(v, v[1:])) / (len(v) - 1)
+
+    @property
+    def deletion_auc(self) -> float:
+        return self.auc(self.deletion)
+
+    @property
+    def insertion_auc(self) -> float:
+        return self.auc(self.insertion)
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d.update(deletion_auc=self.deletion_auc, insertion_auc=self.insertion_auc,
+                 random_deletion_auc=self.auc(self.random_deletion),
+                 random_insertion_auc=self.auc(self.random_insertion))
+        return d

@@ -1,0 +1,132 @@
+"""``hmxai channels``: per-channel bits, machine and human importance from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Dict
+
+
+def add_parser(sub) -> None:
+    from hmxai.codecs import DEFAULT_LEARNED_CODEC
+    from hmxai.explain.channels import CHANNEL_METHODS
+    from hmxai.explain.objective import ABLATIONS
+
+    p = sub.add_parser("channels", help="which latent channels serve the machine, which the human (learned codecs)")
+    p.add_argument("images", nargs="*", help="image(s); default the embedded sample 'chelsea' (256x256 crop)")
+    p.add_argument("--codec", default=DEFAULT_LEARNED_CODEC, help=f"learned codec (default {DEFAULT_LEARNED_CODEC})")
+    p.add_argument("--quality", type=int, default=None)
+    p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
+    p.add_argument("--method", default="ablation", choices=CHANNEL_METHODS.names())
+    p.add_argument("--ablation", default="not-transmitted", choices=ABLATIONS)
+    p.add_argument("--target", type=int, default=None, help="class to explain (default: top-1 on the original)")
+    p.add_argument("--steps", type=int, default=None, help="integrated-gradients: path steps")
+    p.add_argument("--samples", type=int, default=None, help="shapley: permutations")
+    p.add_argument("--machine-coverage", type=float, default=0.8, help="bit budget rule (see docs)")
+    p.add_argument("--human-coverage", type=float, default=0.8)
+    p.add_argument("--spatial", action="store_true", help="also: where the bits go vs machine attention")
+    p.add_argument("--faithfulness", action="store_true", help="also: deletion/insertion AUCs")
+    p.add_argument("--curves", action="store_true", help="also: channel-budget curves over all the images")
+    p.add_argument("--labels", type=int, nargs="*", default=None, help="class labels of the images (curves)")
+    p.add_argument("--figures", default=None, help="folder to write the figures (PDF and PNG)")
+    p.add_argument("--json", action="store_true")
+
+
+def _default_image():
+    from hmxai.samples import sample_image
+
+    return sample_image("chelsea")[..., :256, :256]
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    from hmxai.explain.budget import bit_budget, budget_curves, machine_human_split
+    from hmxai.explain.channels import channel_scores
+    from hmxai.images import load_image
+    from hmxai.pipeline import _resolve
+
+    codec, task = _resolve(args.codec, args.quality, args.task)
+    images = [load_image(p) for p in args.images] or [_default_image()]
+    names = list(args.images) or ["chelsea (256x256 crop)"]
+    params = {k: v for k, v in (("steps", args.steps), ("samples", args.samples)) if v is not None}
+    scores = channel_scores(images[0], codec, task, method=args.method, ablation=args.ablation,
+                            target=args.target, **params)
+    budget = bit_budget(scores, args.machine_coverage, args.human_coverage)
+    out: Dict[str, Any] = {"image": names[0], "scores": scores.to_dict(), "budget": budget.to_dict(),
+                           "split": machine_human_split(scores), "_scores": scores, "_budget": budget}
+    figures = {}
+    if args.spatial:
+        from hmxai.explain.spatial import where_bits_go
+
+        maps = where_bits_go(images[0], codec, task, target=scores.target)
+        out["spatial"] = {"bits_vs_machine_spearman": maps.agreement, "bits_vs_error_spearman": maps.error_agreement}
+        figures["spatial"] = ("plot_spatial", maps)
+    if args.faithfulness:
+        from hmxai.explain.faithfulness import deletion_insertion
+
+        out["faithfulness"] = {}
+        for objective in ("machine", "human"):
+            d = deletion_insertion(images[0], scores, codec, task, objective=objective)
+            out["faithfulness"][objective] = {k: v for k, v in d.to_dict().items() if k.endswith("auc")}
+            figures[f"deletion_{objective}"] = ("plot_deletion_insertion", d)
+    if args.curves:
+        curves = budget_curves(images, codec, task, labels=args.labels, progress=not args.json)
+        out["curves"] = curves.to_dict()
+        figures["budget_curves"] = ("plot_budget_curves", curves)
+    if args.figures:
+        out["figures"] = _write_figures(Path(args.figures), scores, budget, figures)
+    return out
+
+
+def _write_figures(folder: Path, scores, budget, extra) -> list:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hmxai.plots import channels as plots
+
+    folder.mkdir(parents=True, exist_ok=True)
+    figs = {"channels": plots.plot_channel_scores(scores, budget), "bit_budget": plots.plot_bit_budget(budget)}
+    figs.update({name: getattr(plots, fn)(obj) for name, (fn, obj) in extra.items()})
+    written = []
+    for name, fig in figs.items():
+        for ext in ("pdf", "png"):
+            path = folder / f"{name}.{ext}"
+            fig.savefig(path, bbox_inches="tight")
+            written.append(str(path))
+        plt.close(fig)
+    return written
+
+
+def format_text(out: Dict[str, Any]) -> str:
+    s, b = out["_scores"], out["_budget"]
+    base = dict(s.base)
+    order_m = s.machine.argsort(descending=True)[:5].tolist()
+    order_h = s.human.argsort(descending=True)[:5].tolist()
+    lines = [
+        f"image          {out['image']} ({s.image_size[1]}x{s.image_size[0]})",
+        f"codec          {s.codec} q{s.quality}   bpp estimated {s.estimated_bpp:.4f}   MSE {base['mse']:.6f}",
+        f"task           {s.task}   target {s.target} ({s.target_label}), probability {base['probability']:.3f}",
+        f"method         {s.method} ({s.ablation})   {s.seconds:.2f} s, {s.evaluations} decoded passes",
+        f"channels       {s.num_channels}, live {int(s.live.sum())}",
+        "top machine    " + ", ".join(f"{c} ({s.machine[c]:+.3f} logit, {s.bits[c]:.0f} b)" for c in order_m),
+        "top human      " + ", ".join(f"{c} ({s.human[c]:+.2e} MSE, {s.bits[c]:.0f} b)" for c in order_h),
+        f"machine~human  Spearman {out['split']['spearman']:.3f}; top-20 % overlap {out['split']['top_overlap']:.2f}",
+        "bit budget     " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in b.fractions)
+        + f"   (side bits {b.side_bits:.0f})",
+    ]
+    if "spatial" in out:
+        sp = out["spatial"]
+        lines.append(f"spatial        bits vs machine Spearman {sp['bits_vs_machine_spearman']:.3f}; "
+                     f"bits vs error {sp['bits_vs_error_spearman']:.3f}")
+    for objective, aucs in out.get("faithfulness", {}).items():
+        lines.append(f"faithfulness   {objective}: deletion AUC {aucs['deletion_auc']:.4g} "
+                     f"(random {aucs['random_deletion_auc']:.4g}), insertion AUC {aucs['insertion_auc']:.4g} "
+                     f"(random {aucs['random_insertion_auc']:.4g})")
+    if "curves" in out:
+        for ordering, bd in out["curves"]["bd"].items():
+            lines.append(f"curves         {ordering:<16} vs {out['curves']['anchor']}: "
+                         + ", ".join(f"{k} {'n/a' if v is None else format(v, '.3f')}" for k, v in bd.items()))
+    for path in out.get("figures", []):
+        lines.append(f"figure         {path}")
+    return "\n".join(lines)

@@ -1,0 +1,7 @@
+"""Explanations: which latent channels and pixels serve the machine, which serve the human eye.
+
+Modules: :mod:`~hmxai.explain.objective` (decode once, score for both),
+:mod:`~hmxai.explain.channels` (per-channel scores), :mod:`~hmxai.explain.budget`
+(bit budget and channel-budget curves), :mod:`~hmxai.explain.spatial` (where the
+bits go), :mod:`~hmxai.explain.faithfulness` (deletion/insertion, agreement of methods).
+"""
