@@ -57,7 +57,7 @@ def _ablation(objective, y_live, base_live, channels, batch: int = 16, **_) -> T
     from captum.attr import FeatureAblation
 
     fn = _Sub(objective, channels)
-    mask = torch.arange(y_live.shape[1]).view(1, -1, 1, 1).expand_as(y_live)
+    mask = torch.arange(y_live.shape[1]).view(1, -1, 1, 1).expand_as(y_live).contiguous()
     with torch.no_grad():
         attr = FeatureAblation(fn).attribute(y_live, baselines=base_live, feature_mask=mask,
                                              perturbations_per_eval=batch)
@@ -70,11 +70,13 @@ def _shapley(objective, y_live, base_live, channels, samples: int = 8, batch: in
     from captum.attr import ShapleyValueSampling
 
     fn = _Sub(objective, channels)
-    mask = torch.arange(y_live.shape[1]).view(1, -1, 1, 1).expand_as(y_live)
+    mask = torch.arange(y_live.shape[1]).view(1, -1, 1, 1).expand_as(y_live).contiguous()
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         attr = ShapleyValueSampling(fn).attribute(y_live, baselines=base_live, feature_mask=mask,
                                                   n_samples=samples, perturbations_per_eval=batch)
+    if attr.dim() == y_live.dim() + 1:  # (1, outputs, L, h, w): the input's batch dimension kept
+        attr = attr[0]
     passes = 1 + samples * -(-y_live.shape[1] // batch)
     return attr[:, :, 0, 0].double(), passes, None
 

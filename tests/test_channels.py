@@ -1,0 +1,196 @@
+"""Channel explanations against a codec whose answers are known in closed form.
+
+The analytic codec: a real CompressAI mean-scale hyperprior whose synthesis transform is
+replaced by one linear transposed convolution (kernel = stride = 16, so each pixel depends
+on exactly one latent element), and a linear classifier head. Removing channel c changes
+the decoded image by exactly -G(delta_c) (delta_c: the channel's latent minus its ablation
+value), so every channel's effect on the logit and on the MSE has a closed form.
+"""
+
+import pytest
+import torch
+from torch import nn
+
+from hmxai.codecs.learned import LearnedCodec
+from hmxai.errors import NoLatentError
+from hmxai.explain.channels import CHANNEL_METHODS, channel_scores
+from hmxai.explain.objective import ablation_values
+from hmxai.tasks.base import wrap_task
+
+M, SIDE, CLASSES = 6, 64, 4
+EXACT = {"ablation", "input-x-gradient", "integrated-gradients", "shapley"}
+
+
+@pytest.fixture(scope="module")
+def analytic():
+    from compressai.models import MeanScaleHyperprior
+
+    torch.manual_seed(0)
+    model = MeanScaleHyperprior(N=8, M=M)
+    g_s = nn.ConvTranspose2d(M, 3, kernel_size=16, stride=16)
+    with torch.no_grad():
+        g_s.weight.normal_(0, 2e-3)
+        g_s.bias.fill_(0.5)
+    model.g_s = g_s
+    with torch.no_grad():  # a latent large enough to carry information; channel M-1 carries none
+        last = model.g_a[-1]
+        last.weight.mul_(40)
+        last.bias.mul_(40)
+        last.weight[M - 1] = 0
+        last.bias[M - 1] = 0
+    codec = LearnedCodec(model, "analytic", 1, weights="random-init")
+    head = nn.Sequential(nn.Flatten(), nn.Linear(3 * SIDE * SIDE, CLASSES))
+    with torch.no_grad():
+        head[1].weight.normal_(0, 0.05)
+    task = wrap_task(head, num_classes=CLASSES)
+    x = torch.rand(1, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(1))
+    return codec, task, x, head[1]
+
+
+@torch.no_grad()
+def closed_form(codec, task, x, linear, ablation="not-transmitted"):
+    """Per channel: the exact drop of the target logit and rise of the MSE when it is removed."""
+    latent = codec.analyze(x)
+    base = ablation_values(codec, latent, ablation)
+    g_s = codec.model.g_s
+    x_hat = latent.x_hat
+    assert 0 < float(x_hat.min()) and float(x_hat.max()) < 1  # no clamping: the decoder is linear
+    target = int(task(x).argmax(-1))
+    err = x_hat - x
+    logit, mse, change = [], [], []
+    for c in range(M):
+        delta = torch.zeros_like(latent.y_hat)
+        delta[:, c] = latent.y_hat[:, c] - base[:, c]
+        g = nn.functional.conv_transpose2d(delta, g_s.weight, stride=16)  # linear part only
+        logit.append(float((linear.weight[target] * g.flatten()).sum()))
+        mse.append(float(((err - g) ** 2).mean() - (err**2).mean()))
+        change.append(float((g**2).mean()))
+    return torch.tensor(logit, dtype=torch.float64), torch.tensor(mse, dtype=torch.float64), torch.tensor(change, dtype=torch.float64)
+
+
+def test_methods_are_registered():
+    assert set(CHANNEL_METHODS.names()) == EXACT
+
+
+@pytest.mark.parametrize("ablation", ["not-transmitted", "zero", "mean"])
+def test_ablation_is_exact(analytic, ablation):
+    codec, task, x, linear = analytic
+    s = channel_scores(x, codec, task, method="ablation", ablation=ablation)
+    logit, mse, _ = closed_form(codec, task, x, linear, ablation)
+    torch.testing.assert_close(s.machine_logit, logit, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(s.human_mse, mse, rtol=1e-3, atol=1e-8)
+    assert s.machine_agreement is not None and s.evaluations >= 2
+
+
+@pytest.mark.parametrize("method,params", [("input-x-gradient", {}), ("integrated-gradients", {"steps": 8}),
+                                           ("shapley", {"samples": 3})])
+def test_linear_machine_score_is_exact_for_every_method(analytic, method, params):
+    codec, task, x, linear = analytic
+    s = channel_scores(x, codec, task, method=method, **params)
+    logit, _, _ = closed_form(codec, task, x, linear)
+    torch.testing.assert_close(s.machine_logit, logit, rtol=1e-3, atol=1e-5)
+
+
+def test_input_x_gradient_misses_exactly_the_quadratic_term(analytic):
+    """First order in the MSE: exact rise = estimate + mean(G delta_c ^ 2)."""
+    codec, task, x, linear = analytic
+    s = channel_scores(x, codec, task, method="input-x-gradient")
+    _, mse, change = closed_form(codec, task, x, linear)
+    torch.testing.assert_close(s.human_mse + change, mse, rtol=1e-3, atol=1e-3 * float(mse.abs().max()))
+
+
+def test_integrated_gradients_completeness(analytic):
+    codec, task, x, _ = analytic
+    s = channel_scores(x, codec, task, method="integrated-gradients", steps=16)
+    assert abs(s.completeness_gap) < 1e-4
+    latent = codec.analyze(x)
+    base = ablation_values(codec, latent)
+    with torch.no_grad():
+        none = codec.model.g_s(base).clamp(0, 1)
+    mse_all_removed = float(((none - x) ** 2).mean())
+    # human scores of all channels add up to the MSE rise of removing all of them (quadratic: exact)
+    assert float(s.human_mse.sum()) == pytest.approx(mse_all_removed - s.base_value("mse"), rel=1e-3)
+
+
+def test_dead_channels_are_exactly_zero_and_skipped(analytic):
+    codec, task, x, _ = analytic
+    s = channel_scores(x, codec, task, method="ablation")
+    latent = codec.analyze(x)
+    dead = (latent.y_hat == latent.means).flatten(2).all(-1)[0]
+    assert bool(dead[M - 1]) and int(dead.sum()) < M
+    assert torch.equal(~s.live, dead)
+    assert torch.all(s.machine_logit[dead] == 0) and torch.all(s.human_mse[dead] == 0)
+
+
+def _hooks(*modules):
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+               for module in modules for m in module.modules())
+
+
+@pytest.mark.parametrize("method", sorted(EXACT))
+def test_modes_restored_no_hooks_and_deterministic(analytic, method):
+    codec, task, x, _ = analytic
+    params = {"integrated-gradients": {"steps": 4}, "shapley": {"samples": 2}}.get(method, {})
+    task.train()
+    codec.model.g_a.train()
+    hooks = _hooks(task, codec.model)
+    try:
+        a = channel_scores(x, codec, task, method=method, **params)
+        assert task.training and codec.model.g_a.training and not codec.model.g_s.training
+        assert _hooks(task, codec.model) == hooks
+        with pytest.raises(ValueError, match="target"):
+            channel_scores(x, codec, task, method=method, target=CLASSES + 3, **params)
+        assert task.training and codec.model.g_a.training
+        assert _hooks(task, codec.model) == hooks
+        b = channel_scores(x, codec, task, method=method, **params)
+    finally:
+        task.eval()
+        codec.model.eval()
+    for field in ("machine_logit", "machine_probability", "human_mse", "human_ms_ssim"):
+        assert torch.equal(getattr(a, field), getattr(b, field)), field
+    assert not any(p.grad is not None for p in task.parameters())
+
+
+def test_classical_codecs_are_refused(small):
+    from hmxai.explain.budget import budget_curves
+    from hmxai.explain.spatial import where_bits_go
+
+    for call in (lambda: channel_scores(small, "jpeg", "efficientnet-lite0"),
+                 lambda: where_bits_go(small, "webp", "efficientnet-lite0"),
+                 lambda: budget_curves([small], "jpeg", "efficientnet-lite0", progress=False)):
+        with pytest.raises(NoLatentError, match="no latent"):
+            call()
+
+
+def test_unknown_method_and_parameters_are_clear(analytic):
+    codec, task, x, _ = analytic
+    with pytest.raises(Exception, match="did you mean ablation"):
+        channel_scores(x, codec, task, method="ablaton")
+    with pytest.raises(TypeError, match="takes no parameter"):
+        channel_scores(x, codec, task, method="ablation", steps=3)
+    with pytest.raises(ValueError, match="ablation must be"):
+        channel_scores(x, codec, task, ablation="median")
+
+
+def test_zoo_ablation_matches_stock_captum(small, lite0):
+    """Our batched, two-objective, dead-channel-skipping ablation = stock captum, channel by channel."""
+    from captum.attr import FeatureAblation
+
+    from hmxai.codecs import create_codec
+
+    codec = create_codec("hmxai-msh", quality=1)
+    s = channel_scores(small, codec, lite0, method="ablation", batch=7)
+    latent = codec.analyze(small)
+    base = ablation_values(codec, latent)
+    target = s.target
+
+    def logit(y):
+        x_hat = codec.model.g_s(y).clamp(0, 1)[..., : small.shape[-2], : small.shape[-1]]
+        return lite0(x_hat)
+
+    mask = torch.arange(latent.y_hat.shape[1]).view(1, -1, 1, 1).expand_as(latent.y_hat)
+    with torch.no_grad():
+        stock = FeatureAblation(logit).attribute(latent.y_hat, baselines=base, target=target, feature_mask=mask)
+    torch.testing.assert_close(s.machine_logit, stock[0, :, 0, 0].double(), rtol=1e-4, atol=1e-4)
+    assert 0 < int(s.live.sum()) <= s.num_channels
+    assert float(s.bits.sum()) + s.side_bits == pytest.approx(float(latent.estimated_bits[0]))
