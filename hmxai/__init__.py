@@ -30,10 +30,16 @@ _EXPORTS = {
     "sample_image": "hmxai.samples",
     "psnr": "hmxai.metrics",
     "ms_ssim": "hmxai.metrics",
+    "channel_scores": "hmxai.explain.channels",
+    "bit_budget": "hmxai.explain.budget",
+    "budget_curves": "hmxai.explain.budget",
+    "where_bits_go": "hmxai.explain.spatial",
+    "deletion_insertion": "hmxai.explain.faithfulness",
     "HmxaiError": "hmxai.errors",
     "LatentResult": "hmxai.types",
     "EncodedImage": "hmxai.types",
     "PipelineResult": "hmxai.types",
+    "ChannelScores": "hmxai.types",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
