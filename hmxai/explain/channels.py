@@ -153,6 +153,7 @@ def channel_scores(
     method: str = "ablation",
     ablation: str = "not-transmitted",
     target: Optional[int] = None,
+    skip_dead: bool = True,
     **params,
 ) -> ChannelScores:
     """Bits, machine and human importance of every latent channel for one image.
@@ -165,6 +166,8 @@ def channel_scores(
         ablation: ``not-transmitted`` (the entropy model's most probable value),
             ``zero`` or ``mean`` (the channel's spatial mean).
         target: class to explain (default: the task's top-1 on the original image).
+        skip_dead: skip channels equal to their ablation value everywhere (their exact
+            effect is 0); False evaluates them anyway (for timing comparisons).
         params: method parameters (``batch``, ``steps``, ``samples``, ``seed``).
 
     The models are put in eval mode for the computation and restored afterwards;
@@ -188,7 +191,8 @@ def channel_scores(
         latent = codec.analyze(x)
         objective = LatentObjective(codec, task, x, latent, target)
         baseline = ablation_values(codec, latent, ablation)
-        channels = live_channels(latent.y_hat, baseline).nonzero().flatten()
+        live = live_channels(latent.y_hat, baseline)
+        channels = (live if skip_dead else torch.ones_like(live)).nonzero().flatten()
         with torch.no_grad():
             base = objective(latent.y_hat)[0].double()
         effects = torch.zeros((len(OUTPUTS), latent.y_hat.shape[1]), dtype=torch.float64)
@@ -206,7 +210,7 @@ def channel_scores(
         target=objective.target, target_label=task.labels[objective.target],
         reference_class=objective.reference_class, image_size=latent.image_size,
         bits=latent.bits_per_channel[0].detach(), side_bits=float(latent.side_bits[0]),
-        live=live_channels(latent.y_hat, baseline),
+        live=live,
         machine_logit=effects[0], machine_probability=effects[1],
         machine_agreement=effects[2] if exact_agreement else None,
         human_mse=effects[3], human_ms_ssim=effects[4],

@@ -115,7 +115,7 @@ class LatentObjective:
         agree = (logits.argmax(-1) == self.reference_class).to(logits.dtype)
         ref = self.x.expand_as(x_hat)
         err = (x_hat - ref).pow(2).flatten(1).mean(1)
-        sim = ms_ssim(x_hat, ref).to(logits.dtype)
+        sim = ms_ssim(x_hat, ref, dtype=torch.float32).to(logits.dtype)
         return torch.stack([target_logit, prob, agree, err, sim], dim=1)
 
     def __call__(self, y: Tensor) -> Tensor:

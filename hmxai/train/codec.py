@@ -121,7 +121,7 @@ class CodecTrainer:
             return False
         state = torch.load(self.state_path, map_location=self.device, weights_only=True)
         saved = json.loads(state["config"])
-        ignore = ("steps", "warm_steps", "checkpoint_every", "device")  # step count checked via total
+        ignore = ("steps", "warm_steps", "stage_steps", "checkpoint_every", "device")  # step count: via total
         current = json.loads(json.dumps(self.config.to_dict()))  # tuples as JSON lists
         same = all(saved.get(k) == v for k, v in current.items() if k not in ignore)
         if not same or state["quality"] != self.quality or int(state["total"]) != self.total:
