@@ -53,7 +53,7 @@ class _Sub:
         return self.objective(with_channels(self.full, self.channels, v))
 
 
-def _ablation(objective, y_live, base_live, channels, batch: int = 16, **_) -> Tuple[Tensor, int, None]:
+def _ablation(objective, y_live, base_live, channels, batch: int = 4, **_) -> tuple:
     from captum.attr import FeatureAblation
 
     fn = _Sub(objective, channels)
@@ -62,11 +62,11 @@ def _ablation(objective, y_live, base_live, channels, batch: int = 16, **_) -> T
         attr = FeatureAblation(fn).attribute(y_live, baselines=base_live, feature_mask=mask,
                                              perturbations_per_eval=batch)
     passes = 1 + -(-y_live.shape[1] // batch)
-    return attr[:, :, 0, 0].double(), passes, None  # (5, L): objective(full) - objective(ablated)
+    return attr[:, :, 0, 0].double(), passes, None, None  # (5, L): objective(full) - objective(ablated)
 
 
-def _shapley(objective, y_live, base_live, channels, samples: int = 8, batch: int = 16, seed: int = 0,
-             **_) -> Tuple[Tensor, int, None]:
+def _shapley(objective, y_live, base_live, channels, samples: int = 8, batch: int = 4, seed: int = 0,
+             **_) -> tuple:
     from captum.attr import ShapleyValueSampling
 
     fn = _Sub(objective, channels)
@@ -78,24 +78,26 @@ def _shapley(objective, y_live, base_live, channels, samples: int = 8, batch: in
     if attr.dim() == y_live.dim() + 1:  # (1, outputs, L, h, w): the input's batch dimension kept
         attr = attr[0]
     passes = 1 + samples * -(-y_live.shape[1] // batch)
-    return attr[:, :, 0, 0].double(), passes, None
+    return attr[:, :, 0, 0].double(), passes, None, None
 
 
 def _column_grads(sub: "_Sub", y: Tensor) -> Tuple[Tensor, Tensor]:
     """Objective on ``y`` (n, L, h, w) and each differentiable column's gradient: (4, n, L, h, w).
 
-    The four columns are differentiated in pixel space first (task and metrics only), then
-    pulled back through the decoder in one batched vector-Jacobian product.
+    One decode; each column is differentiated in pixel space on its own branch (task or
+    metric), then pulled back through the decoder.
     """
     y = y.detach().requires_grad_(True)
     x_hat = sub.objective.decode(with_channels(sub.full, sub.channels, y))
     pix = x_hat.detach().requires_grad_(True)
-    out = sub.objective.scores(pix)
+    terms = sub.objective.terms(pix)
     cotangents = []
     for i, col in enumerate(_GRAD_COLUMNS):
-        (g,) = torch.autograd.grad(out[:, col].sum(), pix, retain_graph=i < len(_GRAD_COLUMNS) - 1)
+        (g,) = torch.autograd.grad(terms[col].sum(), pix, retain_graph=i < len(_GRAD_COLUMNS) - 1)
         cotangents.append(g)
-    (grads,) = torch.autograd.grad(x_hat, y, grad_outputs=torch.stack(cotangents), is_grads_batched=True)
+    grads = torch.stack([torch.autograd.grad(x_hat, y, grad_outputs=g, retain_graph=i < len(cotangents) - 1)[0]
+                         for i, g in enumerate(cotangents)])
+    out = torch.stack(terms, dim=1)
     return out.detach(), grads
 
 
@@ -105,14 +107,14 @@ def _scatter_grads(grad_cols: Tensor) -> Tensor:
     return out
 
 
-def _input_x_gradient(objective, y_live, base_live, channels, **_) -> Tuple[Tensor, int, None]:
-    _, grads = _column_grads(_Sub(objective, channels), y_live)
+def _input_x_gradient(objective, y_live, base_live, channels, **_) -> tuple:
+    out, grads = _column_grads(_Sub(objective, channels), y_live)
     effect = (grads[:, 0] * (y_live - base_live)).sum(dim=(2, 3))  # (4, L)
-    return _scatter_grads(effect.double()), 1, None
+    return _scatter_grads(effect.double()), 1, None, out[0].double()
 
 
-def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 16, batch: int = 16,
-                          **_) -> Tuple[Tensor, int, float]:
+def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 16, batch: int = 8,
+                          **_) -> tuple:
     from captum.attr._utils.approximation_methods import approximation_parameters
 
     step_sizes, alphas = approximation_parameters("gausslegendre")
@@ -129,7 +131,7 @@ def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 1
     with torch.no_grad():
         ends = sub(torch.cat([y_live, base_live])).double()
     gap = float(effect[0].sum() - (ends[0, 0] - ends[1, 0]))  # completeness of the logit
-    return _scatter_grads(effect), 1 + -(-steps // batch), gap
+    return _scatter_grads(effect), 1 + -(-steps // batch), gap, ends[0]
 
 
 CHANNEL_METHODS.register("ablation", _ablation, "exact: remove one channel at a time (captum FeatureAblation)",
@@ -193,14 +195,15 @@ def channel_scores(
         baseline = ablation_values(codec, latent, ablation)
         live = live_channels(latent.y_hat, baseline)
         channels = (live if skip_dead else torch.ones_like(live)).nonzero().flatten()
-        with torch.no_grad():
-            base = objective(latent.y_hat)[0].double()
         effects = torch.zeros((len(OUTPUTS), latent.y_hat.shape[1]), dtype=torch.float64)
-        passes, gap = 1, None
+        passes, gap, base = 0, None, None
         if channels.numel():
-            eff, passes, gap = entry.factory(objective, latent.y_hat[:, channels], baseline[:, channels],
-                                             channels, **params)
+            eff, passes, gap, base = entry.factory(objective, latent.y_hat[:, channels], baseline[:, channels],
+                                                   channels, **params)
             effects[:, channels] = eff
+        if base is None:
+            with torch.no_grad():
+                base = objective(latent.y_hat)[0].double()
             passes += 1
     effects = effects * _SIGNS.view(-1, 1)
     seconds = time.perf_counter() - t0

