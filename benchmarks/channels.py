@@ -3,6 +3,7 @@
     python benchmarks/channels.py                      # speed (3 crops) + agreement on 40 held-out images
     python benchmarks/channels.py --images 150         # all held-out ImageNet samples
     python benchmarks/channels.py --speed-only
+    python benchmarks/channels.py --speed-images 0 --images 150 --curves 20   # agreement and curves only
 
 Prints one JSON object. Every time is a median over repeats measured in this run; every
 speed target is reported as a ratio against stock captum measured in the same run:
@@ -154,7 +155,7 @@ def main(argv=None):
     parser.add_argument("--data", default=None)
     parser.add_argument("--quality", type=int, default=3)
     parser.add_argument("--images", type=int, default=40, help="held-out images for the agreement part")
-    parser.add_argument("--speed-images", type=int, default=3)
+    parser.add_argument("--speed-images", type=int, default=3, help="0: skip the speed part")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--speed-only", action="store_true")
@@ -177,7 +178,8 @@ def main(argv=None):
     out = {"setup": {"codec": f"hmxai-msh q{args.quality}", "task": "efficientnet-lite0", "crop": 256,
                      "threads": args.threads, "machine": platform.processor() or platform.machine(),
                      "torch": torch.__version__}}
-    out["speed"] = speed(codec, task, [crop256(p) for p in held[: args.speed_images]], args.repeats)
+    if args.speed_images:
+        out["speed"] = speed(codec, task, [crop256(p) for p in held[: args.speed_images]], args.repeats)
     if not args.speed_only:
         out["agreement"] = agreement(codec, task, [crop256(p) for p in chosen])
         out["agreement"]["images"] = [p.name for p in chosen]

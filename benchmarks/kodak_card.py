@@ -3,6 +3,7 @@
     python benchmarks/kodak_card.py                 # all 24 images, zoo + anchors, BD-rates
     python benchmarks/kodak_card.py --images 2 --no-anchors
     python benchmarks/kodak_card.py --write-card    # store as hmxai/zoo/card.json + docs/model-card.md
+    python benchmarks/kodak_card.py --write-card --anchors-from hmxai/zoo/card.json   # new zoo, same anchors
 
 Kodak comes from $HMXAI_DATA/kodak. Anchors: JPEG, WebP, AVIF, HEIF at the
 qualities below; BD-rate (PSNR, cubic and pchip) of every codec against
@@ -61,6 +62,8 @@ def main(argv=None):
     parser.add_argument("--images", type=int, default=24, help="first N Kodak images")
     parser.add_argument("--no-anchors", action="store_true")
     parser.add_argument("--write-card", action="store_true")
+    parser.add_argument("--anchors-from", default=None,
+                        help="reuse the anchors' results from this card.json (same images) instead of re-encoding")
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -72,9 +75,16 @@ def main(argv=None):
 
     paths = kodak_paths()[: args.images]
     codecs = {ZOO: range(1, 6)}
-    if not args.no_anchors:
-        codecs.update(ANCHORS)
     results = {}
+    reused = None
+    if args.anchors_from:
+        old = json.loads(Path(args.anchors_from).read_text())["kodak"]
+        if old["images"] != [p.name for p in paths]:
+            raise SystemExit(f"{args.anchors_from} was measured on other images")
+        results.update({name: {int(q): v for q, v in old["results"][name].items()} for name in ANCHORS})
+        reused = {"from": Path(args.anchors_from).name, "hardware": old.get("hardware")}
+    elif not args.no_anchors:
+        codecs.update(ANCHORS)
     for name, qualities in codecs.items():
         results[name] = {}
         for q in qualities:
@@ -88,6 +98,8 @@ def main(argv=None):
         "results": {n: {str(q): v for q, v in r.items()} for n, r in results.items()},
         "bd_rate_psnr": bd_table(curves, reference) if len(paths) >= 2 else None,
     }
+    if reused:
+        report["anchors_reused"] = reused
     if args.write_card:
         write_card(report, reference)
     print(json.dumps(report if not args.write_card else {"written": True, "bd_rate_psnr": report["bd_rate_psnr"]}, indent=1))

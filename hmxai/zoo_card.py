@@ -32,17 +32,27 @@ def render_markdown(card: Dict) -> str:
         "- Held out for machine-side evaluation: the ImageNet samples at sorted positions 0, 5, 10, … (150 images).",
         "",
         "## Training",
-        f"- Random {cfg['crop']}×{cfg['crop']} crops with horizontal flips, batch {cfg['batch']}; the last "
-        f"{int(100 * cfg['late_fraction'])} % of the steps use {cfg['late_crop']}×{cfg['late_crop']} crops, batch {cfg['late_batch']}.",
-        f"- Adam, learning rate {cfg['lr']} with {cfg['warmup']} warm-up steps and cosine decay to {cfg['lr_min']}; "
-        f"gradient clipping at {cfg['clip']}; auxiliary (quantile) loss with Adam at {cfg['aux_lr']}; seed {cfg['seed']}.",
+    ]
+    stages = t.get("stages") or [cfg]
+    for i, c in enumerate(stages, start=1):
+        head = f"- Stage {i}" + (" (from scratch / warm starts)" if c.get("init_from") is None else
+                                 " (fine-tuning every quality from stage " + str(i - 1) + ")") + ": "
+        lines.append(
+            head + f"random {c['crop']}×{c['crop']} crops with horizontal flips, batch {c['batch']}; the last "
+            f"{int(100 * c['late_fraction'])} % of the steps use {c['late_crop']}×{c['late_crop']} crops, batch "
+            f"{c['late_batch']}. Adam, learning rate {c['lr']} with {c['warmup']} warm-up steps and cosine decay to "
+            f"{c['lr_min']}; gradient clipping at {c['clip']}; auxiliary (quantile) loss with Adam at {c['aux_lr']}; "
+            f"seed {c['seed']}.")
+    lines += [
         "",
-        "| quality | λ | warm start from | steps | wall time | device |",
+        "| quality | λ | warm start from | steps (per stage) | wall time | device |",
         "|---|---|---|---|---|---|",
     ]
     for q, s in sorted(t["qualities"].items(), key=lambda kv: int(kv[0])):
         ws = "scratch" if s.get("warm_start") is None else f"q{s['warm_start']}"
-        lines.append(f"| {q} | {s['lambda']} | {ws} | {s['steps']} | {s['wall_seconds'] / 60:.1f} min | {s['device']} ({s['hardware']}) |")
+        per = " + ".join(str(st["steps"]) for st in s.get("stages", [s]))
+        steps = f"{s['steps']} ({per})" if len(s.get("stages", [s])) > 1 else str(s["steps"])
+        lines.append(f"| {q} | {s['lambda']} | {ws} | {steps} | {s['wall_seconds'] / 60:.1f} min | {s['device']} ({s['hardware']}) |")
     if t.get("notes"):
         lines += [""] + [f"- {note}" for note in t["notes"]]
     lines += [
@@ -73,13 +83,18 @@ def render_markdown(card: Dict) -> str:
                 lines.append(f"| {name} | {_fmt(v, '+.1f')} % |")
     lines += [
         "",
-        "Sources: the anchors are measured in the same run (Pillow for JPEG 4:4:4 / WebP / AVIF 4:4:4, pillow-heif "
+        "Sources: the anchors are "
+        + ("measured in the same run" if not k.get("anchors_reused") else
+           f"taken from the previous measurement ({k['anchors_reused']['from']}, same images and codecs; their "
+           "bytes do not depend on the zoo)")
+        + " (Pillow for JPEG 4:4:4 / WebP / AVIF 4:4:4, pillow-heif "
         "x265 for HEIF 4:4:4). " + card["reference"]["source"] + ".",
         "",
         "## Reproduce",
         "```",
         "hmxai train codec configs/zoo-msh.json --out runs/zoo-msh     # resumable; --device cuda where available",
-        "python -c 'from hmxai.train.export import export_zoo; export_zoo(\"runs/zoo-msh\", \"hmxai/zoo\")'",
+        "hmxai train codec configs/zoo-msh-ft.json --out runs/zoo-msh-ft   # stage 2 (its init_from names stage 1's folder)",
+        "hmxai train export runs/zoo-msh-ft --out hmxai/zoo",
         "python benchmarks/kodak_card.py --write-card                  # this page and hmxai/zoo/card.json",
         "```",
         "",

@@ -44,6 +44,13 @@ def quality_facts(run_dir: Path, q: int) -> Dict:
             "stages": earlier["stages"] + [stage]}
 
 
+def stage_configs(run_dir: Path) -> List[Dict]:
+    """The configs of every stage leading to ``run_dir``, first stage first."""
+    config = TrainConfig.from_json(Path(run_dir) / "config.json")
+    earlier = stage_configs(Path(config.init_from)) if config.init_from is not None else []
+    return earlier + [config.to_dict()]
+
+
 def export_zoo(run_dir: str | Path, out_dir: str | Path, name: str = "hmxai-msh") -> List[Path]:
     """Write ``{name}-q{q}.safetensors`` and ``training.json`` for every trained quality."""
     from safetensors.torch import save_file
@@ -67,6 +74,7 @@ def export_zoo(run_dir: str | Path, out_dir: str | Path, name: str = "hmxai-msh"
         })
         written.append(path)
         facts["qualities"][str(q)] = quality_facts(run_dir, q)
+    facts["stages"] = stage_configs(run_dir)
     (out_dir / "training.json").write_text(json.dumps(facts, indent=1))
     written.append(out_dir / "training.json")
     return written
