@@ -31,6 +31,7 @@ _EXPORTS = {
     "psnr": "hmxai.metrics",
     "ms_ssim": "hmxai.metrics",
     "channel_scores": "hmxai.explain.channels",
+    "channel_scores_batch": "hmxai.explain.channels",
     "bit_budget": "hmxai.explain.budget",
     "budget_curves": "hmxai.explain.budget",
     "where_bits_go": "hmxai.explain.spatial",

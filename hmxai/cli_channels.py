@@ -48,36 +48,44 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     images = [load_image(p) for p in args.images] or [_default_image()]
     names = list(args.images) or ["chelsea (256x256 crop)"]
     params = {k: v for k, v in (("steps", args.steps), ("samples", args.samples)) if v is not None}
-    scores = channel_scores(images[0], codec, task, method=args.method, ablation=args.ablation,
-                            target=args.target, **params)
-    budget = bit_budget(scores, args.machine_coverage, args.human_coverage)
-    out: Dict[str, Any] = {"image": names[0], "scores": scores.to_dict(), "budget": budget.to_dict(),
-                           "split": machine_human_split(scores), "_scores": scores, "_budget": budget}
+    out: Dict[str, Any] = {"images": [], "_items": []}
     figures = {}
-    if args.spatial:
-        from hmxai.explain.spatial import where_bits_go
+    for index, (name, x) in enumerate(zip(names, images)):
+        scores = channel_scores(x, codec, task, method=args.method, ablation=args.ablation, target=args.target,
+                                **params)
+        budget = bit_budget(scores, args.machine_coverage, args.human_coverage)
+        item: Dict[str, Any] = {"image": name, "scores": scores.to_dict(), "budget": budget.to_dict(),
+                                "split": machine_human_split(scores)}
+        suffix = "" if len(images) == 1 else f"_{index}"
+        figures[f"channels{suffix}"] = ("plot_channel_scores", (scores, budget))
+        figures[f"bit_budget{suffix}"] = ("plot_bit_budget", (budget,))
+        if args.spatial:
+            from hmxai.explain.spatial import where_bits_go
 
-        maps = where_bits_go(images[0], codec, task, target=scores.target)
-        out["spatial"] = {"bits_vs_machine_spearman": maps.agreement, "bits_vs_error_spearman": maps.error_agreement}
-        figures["spatial"] = ("plot_spatial", maps)
-    if args.faithfulness:
-        from hmxai.explain.faithfulness import deletion_insertion
+            maps = where_bits_go(x, codec, task, target=scores.target)
+            item["spatial"] = {"bits_vs_machine_spearman": maps.agreement,
+                               "bits_vs_error_spearman": maps.error_agreement}
+            figures[f"spatial{suffix}"] = ("plot_spatial", (maps,))
+        if args.faithfulness:
+            from hmxai.explain.faithfulness import deletion_insertion
 
-        out["faithfulness"] = {}
-        for objective in ("machine", "human"):
-            d = deletion_insertion(images[0], scores, codec, task, objective=objective)
-            out["faithfulness"][objective] = {k: v for k, v in d.to_dict().items() if k.endswith("auc")}
-            figures[f"deletion_{objective}"] = ("plot_deletion_insertion", d)
+            item["faithfulness"] = {}
+            for objective in ("machine", "human"):
+                d = deletion_insertion(x, scores, codec, task, objective=objective)
+                item["faithfulness"][objective] = {k: v for k, v in d.to_dict().items() if k.endswith("auc")}
+                figures[f"deletion_{objective}{suffix}"] = ("plot_deletion_insertion", (d,))
+        out["images"].append(item)
+        out["_items"].append((name, scores, budget, item))
     if args.curves:
         curves = budget_curves(images, codec, task, labels=args.labels, progress=not args.json)
         out["curves"] = curves.to_dict()
-        figures["budget_curves"] = ("plot_budget_curves", curves)
+        figures["budget_curves"] = ("plot_budget_curves", (curves,))
     if args.figures:
-        out["figures"] = _write_figures(Path(args.figures), scores, budget, figures)
+        out["figures"] = _write_figures(Path(args.figures), figures)
     return out
 
 
-def _write_figures(folder: Path, scores, budget, extra) -> list:
+def _write_figures(folder: Path, figures) -> list:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -86,10 +94,9 @@ def _write_figures(folder: Path, scores, budget, extra) -> list:
     from hmxai.plots import channels as plots
 
     folder.mkdir(parents=True, exist_ok=True)
-    figs = {"channels": plots.plot_channel_scores(scores, budget), "bit_budget": plots.plot_bit_budget(budget)}
-    figs.update({name: getattr(plots, fn)(obj) for name, (fn, obj) in extra.items()})
     written = []
-    for name, fig in figs.items():
+    for name, (fn, args) in figures.items():
+        fig = getattr(plots, fn)(*args)
         for ext in ("pdf", "png"):
             path = folder / f"{name}.{ext}"
             fig.savefig(path, bbox_inches="tight")
@@ -99,34 +106,36 @@ def _write_figures(folder: Path, scores, budget, extra) -> list:
 
 
 def format_text(out: Dict[str, Any]) -> str:
-    s, b = out["_scores"], out["_budget"]
-    base = dict(s.base)
-    order_m = s.machine.argsort(descending=True)[:5].tolist()
-    order_h = s.human.argsort(descending=True)[:5].tolist()
-    lines = [
-        f"image          {out['image']} ({s.image_size[1]}x{s.image_size[0]})",
-        f"codec          {s.codec} q{s.quality}   bpp estimated {s.estimated_bpp:.4f}   MSE {base['mse']:.6f}",
-        f"task           {s.task}   target {s.target} ({s.target_label}), probability {base['probability']:.3f}",
-        f"method         {s.method} ({s.ablation})   {s.seconds:.2f} s, {s.evaluations} decoded passes",
-        f"channels       {s.num_channels}, live {int(s.live.sum())}",
-        "top machine    " + ", ".join(f"{c} ({s.machine[c]:+.3f} logit, {s.bits[c]:.0f} b)" for c in order_m),
-        "top human      " + ", ".join(f"{c} ({s.human[c]:+.2e} MSE, {s.bits[c]:.0f} b)" for c in order_h),
-        f"machine~human  Spearman {out['split']['spearman']:.3f}; top-20 % overlap {out['split']['top_overlap']:.2f}",
-        "bit budget     " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in b.fractions)
-        + f"   (side bits {b.side_bits:.0f})",
-    ]
-    if "spatial" in out:
-        sp = out["spatial"]
-        lines.append(f"spatial        bits vs machine Spearman {sp['bits_vs_machine_spearman']:.3f}; "
-                     f"bits vs error {sp['bits_vs_error_spearman']:.3f}")
-    for objective, aucs in out.get("faithfulness", {}).items():
-        lines.append(f"faithfulness   {objective}: deletion AUC {aucs['deletion_auc']:.4g} "
-                     f"(random {aucs['random_deletion_auc']:.4g}), insertion AUC {aucs['insertion_auc']:.4g} "
-                     f"(random {aucs['random_insertion_auc']:.4g})")
+    lines = []
+    for name, s, b, item in out["_items"]:
+        base = dict(s.base)
+        order_m = s.machine.argsort(descending=True)[:5].tolist()
+        order_h = s.human.argsort(descending=True)[:5].tolist()
+        lines += [
+            f"image          {name} ({s.image_size[1]}x{s.image_size[0]})",
+            f"codec          {s.codec} q{s.quality}   bpp estimated {s.estimated_bpp:.4f}   MSE {base['mse']:.6f}",
+            f"task           {s.task}   target {s.target} ({s.target_label}), probability {base['probability']:.3f}",
+            f"method         {s.method} ({s.ablation})   {s.seconds:.2f} s, {s.evaluations} decoded images",
+            f"channels       {s.num_channels}, live {int(s.live.sum())}",
+            "top machine    " + ", ".join(f"{c} ({s.machine[c]:+.3f} logit, {s.bits[c]:.0f} b)" for c in order_m),
+            "top human      " + ", ".join(f"{c} ({s.human_psnr[c]:+.3f} dB, {s.bits[c]:.0f} b)" for c in order_h),
+            f"machine~human  Spearman {item['split']['spearman']:.3f}; top-20 % overlap {item['split']['top_overlap']:.2f}",
+            "bit budget     " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in b.fractions)
+            + f"   (side bits {b.side_bits:.0f})",
+        ]
+        if "spatial" in item:
+            sp = item["spatial"]
+            lines.append(f"spatial        bits vs machine Spearman {sp['bits_vs_machine_spearman']:.3f}; "
+                         f"bits vs error {sp['bits_vs_error_spearman']:.3f}")
+        for objective, aucs in item.get("faithfulness", {}).items():
+            lines.append(f"faithfulness   {objective}: deletion AUC {aucs['deletion_auc']:.4g} "
+                         f"(random {aucs['random_deletion_auc']:.4g}), insertion AUC {aucs['insertion_auc']:.4g} "
+                         f"(random {aucs['random_insertion_auc']:.4g})")
+        lines.append("")
     if "curves" in out:
         for ordering, bd in out["curves"]["bd"].items():
             lines.append(f"curves         {ordering:<16} vs {out['curves']['anchor']}: "
                          + ", ".join(f"{k} {'n/a' if v is None else format(v, '.3f')}" for k, v in bd.items()))
     for path in out.get("figures", []):
         lines.append(f"figure         {path}")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip()

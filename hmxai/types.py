@@ -245,6 +245,7 @@ class ChannelScores:
     * ``machine_agreement``: drop of top-1 agreement with the original's prediction (1: removing
       this channel alone changes the decision); None for gradient methods;
     * ``human_mse``: rise of the reconstruction's MSE (> 0: the channel helps the human);
+      ``human_psnr`` (property) the same as a drop of PSNR in dB;
     * ``human_ms_ssim``: drop of MS-SSIM.
 
     Exact methods (``ablation``) give the effects themselves; gradient methods approximate
@@ -257,7 +258,7 @@ class ChannelScores:
         live: (M,) bool, channels that differ from the ablation value somewhere
             (removing any other channel changes nothing).
         base: the objective on the transmitted latent: logit, probability, agreement, mse, ms_ssim.
-        evaluations: decoded passes used (forward evaluations of decoder + task).
+        evaluations: decoded images evaluated (decoder + task forward passes, counted per image).
     """
 
     codec: str
@@ -293,6 +294,12 @@ class ChannelScores:
         return self.human_mse
 
     @property
+    def human_psnr(self) -> Tensor:
+        """(M,) drop of PSNR in dB, from the MSE rise: ``10 log10((mse + rise) / mse)``."""
+        base = self.base_value("mse")
+        return 10 * torch.log10((base + self.human_mse).clamp(min=1e-12) / max(base, 1e-12))
+
+    @property
     def num_channels(self) -> int:
         return int(self.bits.numel())
 
@@ -320,7 +327,8 @@ class ChannelScores:
                 "machine_logit": _json_floats(self.machine_logit),
                 "machine_probability": _json_floats(self.machine_probability),
                 "machine_agreement": _json_floats(self.machine_agreement),
-                "human_mse": _json_floats(self.human_mse), "human_ms_ssim": _json_floats(self.human_ms_ssim),
+                "human_mse": _json_floats(self.human_mse), "human_psnr_db": _json_floats(self.human_psnr),
+                "human_ms_ssim": _json_floats(self.human_ms_ssim),
             },
         }
 

@@ -136,7 +136,7 @@ def test_cli_channels_json(tmp_path, small):
         rc = main(["channels", str(path), "--quality", "1", "--method", "input-x-gradient", "--spatial",
                    "--figures", str(tmp_path / "figs"), "--json"])
     assert rc == 0
-    out = json.loads(buf.getvalue())
+    out = json.loads(buf.getvalue())["images"][0]
     assert len(out["scores"]["channels"]["bits"]) == 96
     assert set(out["budget"]["fractions"]) == {"both", "machine", "human", "neither"}
     assert "bits_vs_machine_spearman" in out["spatial"]

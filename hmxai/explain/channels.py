@@ -61,7 +61,7 @@ def _ablation(objective, y_live, base_live, channels, batch: int = 4, **_) -> tu
     with torch.no_grad():
         attr = FeatureAblation(fn).attribute(y_live, baselines=base_live, feature_mask=mask,
                                              perturbations_per_eval=batch)
-    passes = 1 + -(-y_live.shape[1] // batch)
+    passes = 1 + y_live.shape[1]  # decoded images: the initial one and one per channel
     return attr[:, :, 0, 0].double(), passes, None, None  # (5, L): objective(full) - objective(ablated)
 
 
@@ -77,7 +77,7 @@ def _shapley(objective, y_live, base_live, channels, samples: int = 8, batch: in
                                                   n_samples=samples, perturbations_per_eval=batch)
     if attr.dim() == y_live.dim() + 1:  # (1, outputs, L, h, w): the input's batch dimension kept
         attr = attr[0]
-    passes = 1 + samples * -(-y_live.shape[1] // batch)
+    passes = 1 + samples * y_live.shape[1]
     return attr[:, :, 0, 0].double(), passes, None, None
 
 
@@ -131,7 +131,7 @@ def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 1
     with torch.no_grad():
         ends = sub(torch.cat([y_live, base_live])).double()
     gap = float(effect[0].sum() - (ends[0, 0] - ends[1, 0]))  # completeness of the logit
-    return _scatter_grads(effect), 1 + -(-steps // batch), gap, ends[0]
+    return _scatter_grads(effect), steps + 2, gap, ends[0]
 
 
 CHANNEL_METHODS.register("ablation", _ablation, "exact: remove one channel at a time (captum FeatureAblation)",
@@ -220,3 +220,20 @@ def channel_scores(
         base=tuple((k, float(v)) for k, v in zip(OUTPUTS, base)),
         seconds=seconds, evaluations=passes, completeness_gap=gap,
     )
+
+
+def channel_scores_batch(images, codec="hmxai-msh", task=None, *, quality: Optional[int] = None,
+                         targets=None, progress: bool = True, **kwargs) -> list:
+    """:func:`channel_scores` for each image of a sequence (or each row of a (B, 3, H, W) tensor)."""
+    from tqdm.auto import tqdm
+
+    from hmxai.pipeline import _resolve
+
+    codec, task = _resolve(codec, quality, task)
+    if isinstance(images, torch.Tensor) and images.dim() == 4:
+        images = [images[i : i + 1] for i in range(images.shape[0])]
+    images = list(images)
+    if targets is not None and len(targets) != len(images):
+        raise ValueError("give one target per image")
+    return [channel_scores(x, codec, task, target=None if targets is None else targets[i], **kwargs)
+            for i, x in enumerate(tqdm(images, desc="channel scores", disable=not progress))]
