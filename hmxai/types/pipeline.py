@@ -1,0 +1,225 @@
+"""Typed results that cross module boundaries (frozen dataclasses, never string-keyed dicts).
+
+Conventions used throughout hmxai:
+
+* images are ``(B, 3, H, W)`` float tensors in [0, 1];
+* latents are ``(B, C, h, w)`` on the codec's latent grid, which covers the
+  *padded* image (see :func:`hmxai.images.pad_to_multiple`);
+* *estimated* bits come from the entropy model's likelihoods
+  (``-log2 p``); *measured* bits come from the bytes of a real bitstream.
+  The two are always different fields with different names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+
+def _bits(likelihoods: Tensor) -> Tensor:
+    """-log2 of likelihoods, elementwise, in float64 for stable sums."""
+    return -torch.log2(likelihoods.double())
+
+
+@dataclass(frozen=True)
+class LatentResult:
+    """One analysis pass of a learned codec, consistent with its real bitstream.
+
+    ``y_hat`` is exactly the quantized latent that ``compress()`` encodes and
+    ``decompress()`` recovers, and ``x_hat`` is the image decoded from it.
+
+    Attributes:
+        codec: registry name of the codec.
+        quality: the codec's quality index.
+        x_hat: (B, 3, H, W) float in [0, 1], cropped to the input size.
+        y: (B, M, h, w) the analysis transform's output before quantization.
+        y_hat: (B, M, h, w) the quantized latent carried by the bitstream.
+        y_likelihoods: (B, M, h, w) probability of each ``y_hat`` element.
+        z, z_hat, z_likelihoods: (B, N, h/4, w/4) hyper-latent, or None for
+            models without a hyperprior.
+        means: (B, M, h, w) predicted means of ``y`` (mean-scale and
+            autoregressive models), the "not transmitted" value; None otherwise.
+        scales: (B, M, h, w) predicted scales of ``y``, or None.
+        image_size: (H, W) of the input image.
+        padded_size: (H', W') the codec saw after padding.
+    """
+
+    codec: str
+    quality: int
+    x_hat: Tensor
+    y: Tensor
+    y_hat: Tensor
+    y_likelihoods: Tensor
+    image_size: Tuple[int, int]
+    padded_size: Tuple[int, int]
+    z: Optional[Tensor] = None
+    z_hat: Optional[Tensor] = None
+    z_likelihoods: Optional[Tensor] = None
+    means: Optional[Tensor] = None
+    scales: Optional[Tensor] = None
+
+    @property
+    def num_pixels(self) -> int:
+        """Pixels of the original (unpadded) image; the denominator of bpp."""
+        return self.image_size[0] * self.image_size[1]
+
+    @property
+    def bits_per_channel(self) -> Tensor:
+        """(B, M) estimated bits of each latent channel of ``y`` (float64)."""
+        return _bits(self.y_likelihoods).sum(dim=(2, 3))
+
+    @property
+    def bits_per_position(self) -> Tensor:
+        """(B, h, w) estimated bits of ``y`` at each latent position (float64)."""
+        return _bits(self.y_likelihoods).sum(dim=1)
+
+    @property
+    def side_bits_per_position(self) -> Optional[Tensor]:
+        """(B, h/4, w/4) estimated bits of ``z`` per position, or None."""
+        if self.z_likelihoods is None:
+            return None
+        return _bits(self.z_likelihoods).sum(dim=1)
+
+    @property
+    def side_bits(self) -> Tensor:
+        """(B,) estimated bits of the side information ``z`` (0 without hyperprior)."""
+        if self.z_likelihoods is None:
+            return torch.zeros(self.y_hat.shape[0], dtype=torch.float64)
+        return _bits(self.z_likelihoods).sum(dim=(1, 2, 3))
+
+    @property
+    def latent_bits(self) -> Tensor:
+        """(B,) estimated bits of ``y``."""
+        return self.bits_per_channel.sum(dim=1)
+
+    @property
+    def estimated_bits(self) -> Tensor:
+        """(B,) estimated total bits: ``y`` plus side information."""
+        return self.latent_bits + self.side_bits
+
+    @property
+    def estimated_bpp(self) -> Tensor:
+        """(B,) estimated bits per pixel of the original image."""
+        return self.estimated_bits / self.num_pixels
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """A real compressed image: the codec's own bytes plus what decoding needs.
+
+    Attributes:
+        codec: registry name of the codec that wrote it.
+        quality: quality index used.
+        image_size: (H, W) of the original image.
+        payload: the codec's bitstream bytes (for classical codecs, the
+            complete JPEG/WebP/... file; for learned codecs, the entropy-coded
+            strings concatenated).
+        params: small decode parameters stored in the hmxai file header
+            (for learned codecs: string lengths and the hyper-latent shape;
+            the metric the weights were trained for).
+    """
+
+    codec: str
+    quality: int
+    image_size: Tuple[int, int]
+    payload: bytes
+    params: dict = field(default_factory=dict)
+
+    @property
+    def num_pixels(self) -> int:
+        return self.image_size[0] * self.image_size[1]
+
+    @property
+    def measured_bits(self) -> int:
+        """Bits of the codec's bitstream (payload only), counted from bytes."""
+        return 8 * len(self.payload)
+
+    @property
+    def measured_bpp(self) -> float:
+        """Measured bits per pixel of the payload."""
+        return self.measured_bits / self.num_pixels
+
+    def to_bytes(self) -> bytes:
+        """The self-describing hmxai file (header + payload); see :mod:`hmxai.codecs.container`."""
+        from hmxai.codecs.container import dump
+
+        return dump(self)
+
+    @property
+    def file_bytes(self) -> int:
+        """Size of the complete hmxai file, header included."""
+        return len(self.to_bytes())
+
+    @property
+    def header_bytes(self) -> int:
+        """Bytes the hmxai container adds to the payload."""
+        return self.file_bytes - len(self.payload)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Top-k output of a task model on one image."""
+
+    labels: Tuple[str, ...]
+    indices: Tuple[int, ...]
+    probabilities: Tuple[float, ...]
+
+    @property
+    def top1(self) -> int:
+        return self.indices[0]
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """Codec + task on one image: what the human sees and what the machine decides.
+
+    ``bpp_estimated`` is None for classical codecs (they have no entropy
+    model to estimate from); ``bpp_measured`` always comes from real bytes.
+    """
+
+    image_name: str
+    codec: str
+    quality: int
+    task: str
+    image_size: Tuple[int, int]
+    bpp_measured: float
+    file_bytes: int
+    bpp_estimated: Optional[float]
+    psnr: float
+    ms_ssim: float
+    original: Prediction
+    decoded: Prediction
+    top1_agreement: bool
+    label: Optional[int] = None
+    codec_weights: Optional[str] = None
+    task_weights: Optional[str] = None
+    encode_seconds: float = float("nan")
+    decode_seconds: float = float("nan")
+
+    @property
+    def correct_original(self) -> Optional[bool]:
+        return None if self.label is None else self.original.top1 == self.label
+
+    @property
+    def correct_decoded(self) -> Optional[bool]:
+        return None if self.label is None else self.decoded.top1 == self.label
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready dict; estimated and measured bpp stay separate fields.
+
+        Non-finite floats (PSNR of a lossless decode is +inf) become None, as
+        JSON has no infinity.
+        """
+        import math
+        from dataclasses import asdict
+
+        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        d["image_size"] = list(self.image_size)
+        d["correct_original"] = self.correct_original
+        d["correct_decoded"] = self.correct_decoded
+        for key in ("original", "decoded"):
+            d[key] = {k: list(v) for k, v in d[key].items()}
+        return d
