@@ -208,3 +208,28 @@ def test_batch_and_psnr_drop(analytic):
     expected = 10 * torch.log10((base + one.human_mse) / base)
     torch.testing.assert_close(one.human_psnr, expected)
     assert torch.all((one.human_psnr > 0) == (one.human_mse > 0))
+
+
+@pytest.mark.parametrize("arch,family", [("bmshj2018-factorized", "factorized"), ("bmshj2018-hyperprior", "scale"),
+                                         ("mbt2018", "autoregressive")])
+def test_every_family_has_its_not_transmitted_value(arch, family):
+    """Random-init contract test: each family's ablation value and a full channel_scores call."""
+    from hmxai.codecs import create_codec
+
+    codec = create_codec(arch, quality=1)
+    assert codec.family == family
+    x = torch.rand(1, 3, 40, 72, generator=torch.Generator().manual_seed(2))  # odd size: padded to 64x128
+    latent = codec.analyze(x)
+    base = ablation_values(codec, latent)
+    if family == "factorized":
+        medians = codec.model.entropy_bottleneck._get_medians().reshape(1, -1, 1, 1)
+        torch.testing.assert_close(base, medians.expand_as(base))
+    elif family == "scale":
+        assert torch.all(base == 0)
+    else:
+        assert torch.equal(base, latent.means)
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, CLASSES))
+    task = wrap_task(head, num_classes=CLASSES)
+    s = channel_scores(x, codec, task, method="input-x-gradient")
+    assert s.bits.shape == (latent.y_hat.shape[1],) and s.image_size == (40, 72)
+    assert torch.isfinite(s.machine_logit).all() and torch.isfinite(s.human_mse).all()
