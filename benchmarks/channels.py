@@ -109,7 +109,7 @@ def speed(codec, task, images, repeats):
             "ratio_ablation_vs_stock_twice": 2 * t_stock / t_ours,
             "ratio_ablation_no_skip_vs_stock_twice": 2 * t_stock / t_noskip,
             "ours_equals_stock_max_abs": float((s.machine_logit - st[0, :, 0, 0].double()).abs().max()),
-            "fast_vs_ablation_spearman_machine": spearman(s.machine, fast.machine),
+            "fast_vs_ablation_spearman_machine": spearman(s.machine[s.live], fast.machine[s.live]),
         })
     keys = [k for k in rows[0] if k not in ("channels",)]
     return {"per_image": rows, "median": {k: statistics.median(r[k] for r in rows) for k in keys}}
@@ -136,8 +136,9 @@ def agreement(codec, task, images, ig_images):
             if m == "integrated-gradients" and i >= ig_images:
                 continue
             s = channel_scores(x, codec, task, method=m, **p)
-            rho[m]["machine"].append(spearman(ref.machine, s.machine))
-            rho[m]["human"].append(spearman(ref.human, s.human))
+            live = ref.live  # dead channels are exactly 0 under every method: ties that would inflate rho
+            rho[m]["machine"].append(spearman(ref.machine[live], s.machine[live]))
+            rho[m]["human"].append(spearman(ref.human[live], s.human[live]))
             rho[m]["seconds"].append(s.seconds)
 
     def stats(v):

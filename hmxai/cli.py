@@ -298,10 +298,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"hmxai {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     if args.json:
-        print(json.dumps({k: v for k, v in out.items() if not k.startswith("_")}, indent=2, default=_json_default))
+        print(json.dumps(_finite({k: v for k, v in out.items() if not k.startswith("_")}), indent=2,
+                         default=_json_default, allow_nan=False))
     else:
         _print_human(args.command, out)
     return 0
+
+
+def _finite(value: Any) -> Any:
+    """NaN and infinities become None (JSON has neither), recursively."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:

@@ -26,7 +26,9 @@ def add_parser(sub) -> None:
     p.add_argument("--human-coverage", type=float, default=0.8)
     p.add_argument("--spatial", action="store_true", help="also: where the bits go vs machine attention")
     p.add_argument("--faithfulness", action="store_true", help="also: deletion/insertion AUCs")
-    p.add_argument("--curves", action="store_true", help="also: channel-budget curves over all the images")
+    p.add_argument("--curves", action="store_true",
+                   help="also: channel-budget curves over all the images (orderings from input-x-gradient scores, "
+                        "'not transmitted', each image's own top-1)")
     p.add_argument("--labels", type=int, nargs="*", default=None, help="class labels of the images (curves)")
     p.add_argument("--figures", default=None, help="folder to write the figures (PDF and PNG)")
     p.add_argument("--json", action="store_true")

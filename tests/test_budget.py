@@ -51,6 +51,8 @@ def test_orderings_and_split(scores):
     assert channel_order(s, "human").tolist() == [0, 2, 1, 3]
     assert channel_order(s, "bits").tolist()[0] == 1
     assert torch.equal(channel_order(s, "random", seed=3), channel_order(s, "random", seed=3))
+    dead = replace(s, live=torch.tensor([True, False, True, True]))
+    assert channel_order(dead, "random", seed=1).tolist()[-1] == 1  # dead channels go last
     assert sorted(channel_order(s, "random").tolist()) == [0, 1, 2, 3]
     split = machine_human_split(s, fraction=0.5)
     assert split["top_n"] == 2 and split["top_overlap"] == 0.5  # {1,2} vs {0,2}
@@ -64,11 +66,14 @@ def test_budget_curves_end_points(zoo, small, lite0, scores):
     full_psnr = None
     for c in curves.curves:
         assert c.ks[0] == 0 and c.ks[-1] == scores.num_channels
-        assert list(c.bpp) == sorted(c.bpp)
-        assert c.bpp[-1] == pytest.approx(scores.estimated_bpp)  # all channels sent = the whole estimate
+        assert c.estimated_bpp[-1] == pytest.approx(scores.estimated_bpp)  # all sent = the whole estimate
         full_psnr = full_psnr or c.psnr[-1]
         assert c.psnr[-1] == pytest.approx(full_psnr)  # every ordering ends at the same image
         assert c.agreement[-1] == agrees and c.accuracy is not None
+    bits_curve = curves.curve("bits")
+    order = torch.argsort(scores.bits, descending=True)
+    for k, rate in zip(bits_curve.ks, bits_curve.estimated_bpp):  # rate of exactly the k costliest channels
+        assert rate == pytest.approx((float(scores.bits[order[:k]].sum()) + scores.side_bits) / scores.num_pixels)
     assert dict(dict(curves.bd)["random"])["bd_psnr_db"] == pytest.approx(0.0, abs=1e-9)
     json.dumps(curves.to_dict())
 
@@ -85,6 +90,8 @@ def test_deletion_insertion_end_points(zoo, small, lite0, scores):
     assert h.deletion[0] > h.deletion[-1]  # removing every channel loses PSNR
     with pytest.raises(ValueError, match="computed with"):
         deletion_insertion(small, scores, create_codec("hmxai-msh", quality=3), lite0)
+    with pytest.raises(ValueError, match="another image"):
+        deletion_insertion(small.flip(-1), scores, zoo, lite0)
 
 
 def test_spatial_maps(zoo, small, lite0):
@@ -94,6 +101,9 @@ def test_spatial_maps(zoo, small, lite0):
     assert float(m.bits_y.sum()) == pytest.approx(float(latent.latent_bits[0]))
     assert m.machine.shape == small.shape[-2:] and m.error.shape == small.shape[-2:]
     assert float(m.machine_on_grid.sum()) == pytest.approx(float(m.machine.abs().sum()), rel=1e-6)
+    for i, j in ((0, 0), (1, 2), (3, 5)):  # 64x96 image: the cell (i, j) covers rows 16i.., columns 16j..
+        block = m.machine.abs()[16 * i : 16 * i + 16, 16 * j : 16 * j + 16]
+        assert float(m.machine_on_grid[i, j]) == pytest.approx(float(block.sum()), rel=1e-6)
     assert -1 <= m.agreement <= 1 and m.bits_z is not None
 
 

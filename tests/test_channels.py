@@ -79,7 +79,7 @@ def test_ablation_is_exact(analytic, ablation):
     logit, mse, _ = closed_form(codec, task, x, linear, ablation)
     torch.testing.assert_close(s.machine_logit, logit, rtol=1e-3, atol=1e-5)
     torch.testing.assert_close(s.human_mse, mse, rtol=1e-3, atol=1e-8)
-    assert s.machine_agreement is not None and s.evaluations == 1 + int(s.live.sum())
+    assert s.machine_agreement is not None and s.evaluations == 2 + int(s.live.sum())  # + captum's and our base
 
 
 @pytest.mark.parametrize("method,params", [("input-x-gradient", {}), ("integrated-gradients", {"steps": 8}),
@@ -166,7 +166,7 @@ def test_unknown_method_and_parameters_are_clear(analytic):
     codec, task, x, _ = analytic
     with pytest.raises(Exception, match="did you mean ablation"):
         channel_scores(x, codec, task, method="ablaton")
-    with pytest.raises(TypeError, match="takes no parameter"):
+    with pytest.raises(ValueError, match="takes no parameter"):
         channel_scores(x, codec, task, method="ablation", steps=3)
     with pytest.raises(ValueError, match="ablation must be"):
         channel_scores(x, codec, task, ablation="median")
@@ -218,7 +218,7 @@ def test_every_family_has_its_not_transmitted_value(arch, family):
 
     codec = create_codec(arch, quality=1)
     assert codec.family == family
-    x = torch.rand(1, 3, 40, 72, generator=torch.Generator().manual_seed(2))  # odd size: padded to 64x128
+    x = torch.rand(1, 3, 41, 73, generator=torch.Generator().manual_seed(2))  # odd size: padded to 64x128
     latent = codec.analyze(x)
     base = ablation_values(codec, latent)
     if family == "factorized":
@@ -231,5 +231,58 @@ def test_every_family_has_its_not_transmitted_value(arch, family):
     head = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, CLASSES))
     task = wrap_task(head, num_classes=CLASSES)
     s = channel_scores(x, codec, task, method="input-x-gradient")
-    assert s.bits.shape == (latent.y_hat.shape[1],) and s.image_size == (40, 72)
+    assert s.bits.shape == (latent.y_hat.shape[1],) and s.image_size == (41, 73)
     assert torch.isfinite(s.machine_logit).all() and torch.isfinite(s.human_mse).all()
+
+
+def test_every_column_of_ablation_by_direct_decoding(analytic):
+    """Probability, agreement and MS-SSIM drops equal a direct decode of the ablated latent."""
+    from hmxai.metrics import ms_ssim
+
+    codec, task, x, _ = analytic
+    s = channel_scores(x, codec, task, method="ablation")
+    latent = codec.analyze(x)
+    base = ablation_values(codec, latent)
+    with torch.no_grad():
+        def view(y):
+            x_hat = codec.model.g_s(y).clamp(0, 1)[..., :SIDE, :SIDE]
+            p = torch.softmax(task(x_hat).double(), -1)[0]
+            return p[s.target], float(p.argmax() == s.reference_class), float(ms_ssim(x_hat, x, dtype=torch.float32))
+        full = view(latent.y_hat)
+        for c in range(M):
+            y = latent.y_hat.clone()
+            y[:, c] = base[:, c]
+            ablated = view(y)
+            assert float(s.machine_probability[c]) == pytest.approx(float(full[0] - ablated[0]), abs=1e-6)
+            assert float(s.machine_agreement[c]) == full[1] - ablated[1]
+            assert float(s.human_ms_ssim[c]) == pytest.approx(full[2] - ablated[2], abs=1e-5)
+
+
+class _Exploding(nn.Module):
+    """A head that raises on its n-th call: an error in the middle of a method."""
+
+    def __init__(self, n):
+        super().__init__()
+        self.calls, self.n = 0, n
+        self.linear = nn.Linear(3 * SIDE * SIDE, CLASSES)
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls >= self.n:
+            raise RuntimeError("boom")
+        return self.linear(x.flatten(1))
+
+
+@pytest.mark.parametrize("method", sorted(EXACT))
+def test_error_in_the_middle_restores_modes(analytic, method):
+    codec, _, x, _ = analytic
+    task = wrap_task(_Exploding(2), num_classes=CLASSES)  # call 1: the original; 2: inside the method
+    task.train()
+    codec.model.g_a.train()
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            channel_scores(x, codec, task, method=method)
+        assert task.training and task.net.training and codec.model.g_a.training and not codec.model.g_s.training
+        assert _hooks(task, codec.model) == 0
+    finally:
+        codec.model.eval()

@@ -8,8 +8,9 @@ for the human. A channel is then ``both``, ``machine`` (only), ``human`` (only) 
 
 Channel-budget curves (:func:`budget_curves`): transmit only the top-k channels of an
 ordering, replace the rest by their "not transmitted" value, decode, and measure the rate
-(estimated: bits of the sent channels + side bits; exact for hyperprior models, whose
-entropy parameters do not depend on y) against the machine's and the human's quality.
+(estimated: bits of the sent channels + side bits; the rate of that subset for the factorized,
+scale and mean-scale families, whose entropy parameters do not depend on y; an approximation
+for autoregressive models, whose context would change) against the machine's and the human's quality.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ def channel_order(scores: ChannelScores, ordering: str, seed: int = 0) -> Tensor
     elif ordering == "bits":
         key = scores.bits.double()
     elif ordering == "random":
-        return torch.randperm(scores.num_channels, generator=torch.Generator().manual_seed(seed))
+        live = scores.live.nonzero().flatten()
+        dead = (~scores.live).nonzero().flatten()
+        perm = torch.randperm(len(live), generator=torch.Generator().manual_seed(seed))
+        return torch.cat([live[perm], dead])
     else:
         raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
     key = torch.where(scores.live, key, torch.full_like(key, -float("inf")))
@@ -79,7 +83,9 @@ def channel_order(scores: ChannelScores, ordering: str, seed: int = 0) -> Tensor
 
 
 def default_ks(num_channels: int, points: int = 9) -> List[int]:
-    """Channel counts from 0 to all, ``points`` of them, denser at the start (square-root spacing)."""
+    """Channel counts from 0 to all, ``points`` of them, denser at the start (quadratic spacing)."""
+    if points < 2:
+        raise ValueError("points must be at least 2 (none and all channels)")
     ks = sorted({round(num_channels * (i / (points - 1)) ** 2) for i in range(points)})
     return ks
 
@@ -98,7 +104,7 @@ def _curve_points(objective, latent, baseline: Tensor, order: Tensor, ks: Sequen
         logits = objective.task(x_hat)
         s = objective.scores(x_hat, logits)
     out = {
-        "bpp": [(float(bits[order[:k]].sum()) + side_bits) / latent.num_pixels for k in ks],
+        "estimated_bpp": [(float(bits[order[:k]].sum()) + side_bits) / latent.num_pixels for k in ks],
         "psnr": psnr(x_hat, objective.x.expand_as(x_hat)).tolist(),
         "ms_ssim": s[:, 4].tolist(),
         "agreement": s[:, 2].tolist(),
@@ -159,7 +165,7 @@ def budget_curves(
     curves = []
     for o in orderings:
         mean = {key: tuple(float(v) for v in np.mean(np.asarray(rows), axis=0)) for key, rows in acc[o].items()}
-        curves.append(BudgetCurve(o, tuple(ks), mean["bpp"], mean["psnr"], mean["ms_ssim"], mean["agreement"],
+        curves.append(BudgetCurve(o, tuple(ks), mean["estimated_bpp"], mean["psnr"], mean["ms_ssim"], mean["agreement"],
                                   mean["probability"], mean.get("accuracy")))
     bd = tuple((c.ordering, _bd_against(next(a for a in curves if a.ordering == anchor), c)) for c in curves)
     return BudgetCurves(tuple(curves), len(images), codec.name, codec.quality, task.name, method, anchor, bd)
@@ -174,10 +180,10 @@ def _bd_against(anchor: BudgetCurve, test: BudgetCurve):
         except ValueError:
             return None
 
-    # k = 0 sends only side bits: keep it (rates stay positive); drop repeated rates
+    # k = 0 sends only side bits (0 for a factorized prior): keep positive, strictly increasing rates
     def pts(c, q):
-        r = np.asarray(c.bpp)
-        keep = np.concatenate([[True], np.diff(r) > 0])
+        r = np.asarray(c.estimated_bpp)
+        keep = (r > 0) & np.concatenate([[True], np.diff(r) > 0])
         return r[keep], np.asarray(q)[keep]
 
     ra, pa = pts(anchor, anchor.psnr)

@@ -9,7 +9,8 @@ human's scores from the same decoded passes:
 * ``ablation`` (exact): captum ``FeatureAblation``, one feature group per channel,
   the objective returning all five scores at once, ``batch`` ablations per pass;
   channels equal to their ablation value everywhere are exactly 0 and skipped.
-* ``shapley``: captum ``ShapleyValueSampling`` over channels (``samples`` permutations, seeded).
+* ``shapley``: captum ``ShapleyValueSampling`` over channels (``samples`` permutations, seeded):
+  each channel's average marginal effect over random orders of removal (all five scores).
 * ``integrated-gradients``: Gauss-Legendre path integral from the all-ablated latent
   (captum's quadrature), path points decoded in batches, one backward per score.
 * ``input-x-gradient``: gradient at the transmitted latent times (latent - ablation value),
@@ -61,7 +62,7 @@ def _ablation(objective, y_live, base_live, channels, batch: int = 4, **_) -> tu
     with torch.no_grad():
         attr = FeatureAblation(fn).attribute(y_live, baselines=base_live, feature_mask=mask,
                                              perturbations_per_eval=batch)
-    passes = 1 + y_live.shape[1]  # decoded images: the initial one and one per channel
+    passes = 1 + y_live.shape[1]  # decoded images: captum's initial one and one per channel
     return attr[:, :, 0, 0].double(), passes, None, None  # (5, L): objective(full) - objective(ablated)
 
 
@@ -135,15 +136,15 @@ def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 1
 
 
 CHANNEL_METHODS.register("ablation", _ablation, "exact: remove one channel at a time (captum FeatureAblation)",
-                         exact=True, params=("batch",))
+                         exact=True, agreement=True, params=("batch",))
 CHANNEL_METHODS.register("shapley", _shapley, "Shapley value sampling over channels (captum)",
-                         exact=False, params=("samples", "batch", "seed"))
+                         exact=False, agreement=True, params=("samples", "batch", "seed"))
 CHANNEL_METHODS.register("integrated-gradients", _integrated_gradients,
                          "path integral from the all-ablated latent (Gauss-Legendre)", exact=False,
-                         params=("steps", "batch"))
+                         agreement=False, params=("steps", "batch"))
 CHANNEL_METHODS.register("input-x-gradient", _input_x_gradient,
                          "first-order estimate of each ablation: gradient x (latent - ablation value)",
-                         exact=False, params=())
+                         exact=False, agreement=False, params=())
 
 
 def channel_scores(
@@ -181,7 +182,7 @@ def channel_scores(
     entry = CHANNEL_METHODS.entry(method)
     unknown = set(params) - set(entry.facts["params"])
     if unknown:
-        raise TypeError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
+        raise ValueError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
                         f"(it takes: {', '.join(entry.facts['params']) or 'none'})")
     codec, task = _resolve(codec, quality, task)
     require_latent(codec)
@@ -207,7 +208,7 @@ def channel_scores(
             passes += 1
     effects = effects * _SIGNS.view(-1, 1)
     seconds = time.perf_counter() - t0
-    exact_agreement = method in ("ablation", "shapley")
+    exact_agreement = entry.facts["agreement"]
     return ChannelScores(
         codec=codec.name, quality=codec.quality, task=task.name, method=method, ablation=ablation,
         target=objective.target, target_label=task.labels[objective.target],

@@ -13,7 +13,14 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from hmxai.explain.objective import LatentObjective, ablation_values, eval_mode, require_latent, spearman
+from hmxai.explain.objective import (
+    LatentObjective,
+    ablation_values,
+    eval_mode,
+    live_channels,
+    require_latent,
+    spearman,
+)
 from hmxai.types import ChannelScores, DeletionInsertion
 
 OBJECTIVES = ("machine", "human")
@@ -67,6 +74,8 @@ def deletion_insertion(image, scores: ChannelScores, codec, task=None, *, object
         latent = codec.analyze(x)
         obj = LatentObjective(codec, task, x, latent, scores.target)
         baseline = ablation_values(codec, latent, scores.ablation)
+        if latent.image_size != scores.image_size or not torch.equal(live_channels(latent.y_hat, baseline), scores.live):
+            raise ValueError("scores were computed on another image (size or live channels differ)")
         dele, ins = _curves(obj, latent, baseline, order, fractions, objective)
         rdele, rins = _curves(obj, latent, baseline, rand, fractions, objective)
     return DeletionInsertion(objective, scores.method, fractions, tuple(dele), tuple(ins), tuple(rdele), tuple(rins))
@@ -77,6 +86,9 @@ def method_agreement(images: Sequence, codec, task=None, *, quality: Optional[in
                      reference: str = "ablation", progress: bool = True,
                      params: Optional[Dict[str, dict]] = None) -> Dict[str, dict]:
     """Spearman correlation of each method's channel scores with ``reference``, per image.
+
+    Correlations run over the reference's *live* channels: dead channels are exactly 0 under
+    every method and would only add ties that inflate the agreement.
 
     Returns ``{method: {"machine": [rho...], "human": [rho...], "median_machine", "median_human",
     "seconds": [...]}}``; the reference's own times are under ``reference``.
@@ -97,8 +109,9 @@ def method_agreement(images: Sequence, codec, task=None, *, quality: Optional[in
         out[reference]["seconds"].append(ref.seconds)
         for m in methods:
             s = channel_scores(x, codec, task, method=m, **params.get(m, {}))
-            out[m]["machine"].append(spearman(ref.machine, s.machine))
-            out[m]["human"].append(spearman(ref.human, s.human))
+            live = ref.live
+            out[m]["machine"].append(spearman(ref.machine[live], s.machine[live]))
+            out[m]["human"].append(spearman(ref.human[live], s.human[live]))
             out[m]["seconds"].append(s.seconds)
     for m in methods:
         for key in ("machine", "human"):

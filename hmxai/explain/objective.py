@@ -9,6 +9,10 @@ so the machine's and the human's scores always come from the same decoded pass.
 The "not transmitted" value of a channel is the entropy model's most probable
 value: the predicted mean (mean-scale and autoregressive models), 0 (scale
 hyperprior, zero-mean Gaussian), the per-channel median (factorized prior).
+
+For autoregressive models the means come from the *transmitted* context and the other
+channels keep their transmitted values, so removing a channel is an approximation there:
+a real decoder that lacked the channel would predict different means for every channel.
 """
 
 from __future__ import annotations
@@ -27,8 +31,7 @@ from hmxai.types import LatentResult
 
 #: columns of the objective's output, in order
 OUTPUTS: Tuple[str, ...] = ("logit", "probability", "agreement", "mse", "ms_ssim")
-#: columns whose value *falls* when a useful channel is removed (logit, probability,
-#: agreement, MS-SSIM); MSE rises instead
+#: ablation values a channel can be replaced by (see :func:`ablation_values`)
 ABLATIONS: Tuple[str, ...] = ("not-transmitted", "zero", "mean")
 
 

@@ -3,7 +3,8 @@
 The machine's pixel attribution is captum ``InputXGradient`` of the target logit on the
 *decoded* image (what the machine actually sees), summed over colour. To compare it with
 the bits, ``|attribution|`` is summed over each latent cell (16x16 pixels for the
-hyperprior models) and rank-correlated with the bits per position.
+hyperprior models); the rank correlation with the bits per position uses its mean over the
+cell's in-image pixels (cells cut by the image border are not biased low).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
         latent = codec.analyze(x)
         x_hat = latent.x_hat
         with torch.no_grad():
-            reference = int(task(x).argmax(-1))
-        target = reference if target is None else int(target)
+            logits = task(x)
+        target = int(logits.argmax(-1)) if target is None else int(target)
+        if not 0 <= target < logits.shape[-1]:
+            raise ValueError(f"target {target} is not a class of the task (0..{logits.shape[-1] - 1})")
         with torch.enable_grad():
             attr = InputXGradient(task).attribute(x_hat.clone().requires_grad_(True), target=target)
     machine = attr.detach()[0].sum(0).double()
@@ -44,9 +47,16 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
     h, w = bits_y.shape
     ph, pw = latent.padded_size
     cell = ph // h
-    padded = F.pad(machine.abs()[None, None], (0, pw - machine.shape[1], 0, ph - machine.shape[0]))
-    on_grid = F.avg_pool2d(padded, cell)[0, 0] * cell * cell
-    err_grid = F.avg_pool2d(F.pad(error[None, None], (0, pw - error.shape[1], 0, ph - error.shape[0])), cell)[0, 0]
+
+    def cell_sums(m):  # (H, W) -> (h, w) sums over each latent cell; padding adds nothing
+        padded = F.pad(m[None, None], (0, pw - m.shape[1], 0, ph - m.shape[0]))
+        return F.avg_pool2d(padded, cell)[0, 0] * cell * cell
+
+    on_grid = cell_sums(machine.abs())
+    # agreement on per-pixel means over each cell's in-image pixels, so that edge cells
+    # cut by the image border are not biased low
+    count = cell_sums(torch.ones_like(error)).clamp(min=1)
+    machine_density, err_grid = on_grid / count, cell_sums(error) / count
     inside_h, inside_w = -(-machine.shape[0] // cell), -(-machine.shape[1] // cell)
     side = latent.side_bits_per_position
     return SpatialMaps(
@@ -55,7 +65,7 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
         machine=machine,
         error=error,
         machine_on_grid=on_grid,
-        agreement=spearman(bits_y[:inside_h, :inside_w], on_grid[:inside_h, :inside_w]),
+        agreement=spearman(bits_y[:inside_h, :inside_w], machine_density[:inside_h, :inside_w]),
         error_agreement=spearman(bits_y[:inside_h, :inside_w], err_grid[:inside_h, :inside_w]),
         target=target,
         target_label=task.labels[target],

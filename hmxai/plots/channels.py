@@ -118,8 +118,8 @@ def plot_budget_curves(curves):
         fig, (a, b) = plt.subplots(1, 2, figsize=(TWO_COLUMN, 2.4))
         for c in curves.curves:
             style = dict(marker="o", ls="--" if c.ordering == curves.anchor else "-")
-            a.plot(c.bpp, c.agreement, label=c.ordering, **style)
-            b.plot(c.bpp, c.psnr, label=c.ordering, **style)
+            a.plot(c.estimated_bpp, c.agreement, label=c.ordering, **style)
+            b.plot(c.estimated_bpp, c.psnr, label=c.ordering, **style)
         a.set_xlabel("bpp (estimated, sent channels + side)")
         a.set_ylabel("top-1 agreement with original")
         b.set_xlabel("bpp (estimated, sent channels + side)")

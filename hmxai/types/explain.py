@@ -27,13 +27,13 @@ class ChannelScores:
     * ``machine_logit``: drop of the target class's logit (> 0: the channel supports the decision);
     * ``machine_probability``: drop of the target's softmax probability;
     * ``machine_agreement``: drop of top-1 agreement with the original's prediction (1: removing
-      this channel alone changes the decision); None for gradient methods;
+      this channel alone changes the decision); None for gradient methods (not differentiable);
     * ``human_mse``: rise of the reconstruction's MSE (> 0: the channel helps the human);
       ``human_psnr`` (property) the same as a drop of PSNR in dB;
     * ``human_ms_ssim``: drop of MS-SSIM.
 
-    Exact methods (``ablation``) give the effects themselves; gradient methods approximate
-    them (``input-x-gradient``: first order at the transmitted latent; ``integrated-gradients``:
+    ``ablation`` gives the effects themselves; ``shapley`` the average marginal effect of
+    removing the channel over random removal orders; gradient methods approximate the effects (``input-x-gradient``: first order at the transmitted latent; ``integrated-gradients``:
     path integral from the all-ablated latent, whose channel scores sum to the total effect).
 
     Attributes:
@@ -158,12 +158,12 @@ class BudgetCurve:
     """Rate vs machine and human quality when only the top-k channels of an ordering are sent.
 
     Every field is (K,) over the channel counts ``ks``, averaged over the images.
-    ``accuracy`` is None without labels. Rates are estimated (channel bits + side bits).
+    ``accuracy`` is None without labels. Rates are estimated (sent channels' bits + side bits).
     """
 
     ordering: str
     ks: Tuple[int, ...]
-    bpp: Tuple[float, ...]
+    estimated_bpp: Tuple[float, ...]
     psnr: Tuple[float, ...]
     ms_ssim: Tuple[float, ...]
     agreement: Tuple[float, ...]
@@ -214,8 +214,8 @@ class SpatialMaps:
             (captum ``InputXGradient``, summed over colour), raw.
         error: (H, W) squared error of the decoded image, mean over colour.
         machine_on_grid: (h, w) ``|machine|`` summed over each latent cell (zero in padding).
-        agreement: Spearman correlation of ``bits_y`` and ``machine_on_grid`` over the cells
-            that overlap the image.
+        agreement: Spearman correlation of ``bits_y`` and the mean ``|machine|`` per in-image
+            pixel of each cell, over the cells that overlap the image.
         error_agreement: the same for bits and the squared error.
         cell: pixels per latent position along each side.
     """
