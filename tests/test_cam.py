@@ -1,0 +1,72 @@
+"""CAMs across a rate ladder: a model whose answer is known, one batched pass, no hooks left."""
+
+import pytest
+import torch
+from torch import nn
+
+from hmxai.explain.cam import CAM_METHODS, cam_ladder, cam_maps, topk_mask
+from hmxai.tasks.base import wrap_task
+
+SIDE = 64
+
+
+class TopRight(nn.Module):
+    """Sees only the top-right quadrant (not symmetric: a transposed map would fail)."""
+
+    def forward(self, x):
+        mask = torch.zeros_like(x)
+        mask[..., : x.shape[-2] // 2, x.shape[-1] // 2 :] = 1
+        return x * mask
+
+
+def quadrant_task():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    net = nn.Sequential(TopRight(), conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
+    with torch.no_grad():
+        net[-1].weight.abs_()  # every channel supports every class: positive evidence
+    return wrap_task(net, num_classes=3, target_layer="2")
+
+
+@pytest.mark.parametrize("method", CAM_METHODS.names())
+def test_cam_lights_the_quadrant_the_model_looks_at(method):
+    task = quadrant_task()
+    x = torch.rand(2, 3, SIDE, SIDE, generator=torch.Generator().manual_seed(1))
+    maps = cam_maps(task, x, target=1, method=method)
+    assert maps.shape == (2, SIDE, SIDE)
+    pos = maps.clamp(min=0)
+    h = SIDE // 2
+    inside = pos[:, : h - 2, h + 2 :].sum()  # away from the bilinear border of the quadrant
+    outside = pos[:, h + 2 :, :].sum() + pos[:, :, : h - 2].sum()
+    assert float(inside) > 0 and float(outside) < 1e-3 * float(inside)
+    top = topk_mask(pos[0], 0.1)
+    assert top[: h + 2, h - 2 :].sum() == top.sum()  # the brightest 10 % lie in the quadrant
+
+
+def test_batched_equals_one_by_one_and_no_hooks(small, lite0):
+    x = torch.cat([small, small.flip(-1)])
+    before = sum(len(m._forward_hooks) + len(m._backward_hooks) for m in lite0.modules())
+    lite0.train()
+    try:
+        both = cam_maps(lite0, x, target=281)
+        assert lite0.training
+    finally:
+        lite0.eval()
+    one = cam_maps(lite0, x[1:], target=281)
+    torch.testing.assert_close(both[1], one[0], rtol=1e-4, atol=1e-6)
+    assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in lite0.modules()) == before
+    with pytest.raises(Exception):
+        cam_maps(lite0, x[:, :2], target=281)  # two colour channels: the network fails inside captum
+    assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in lite0.modules()) == before
+
+
+def test_ladder_drift(small, lite0):
+    ladder = cam_ladder(small, "jpeg", [5, 90], lite0)
+    assert ladder.maps.shape == (3,) + tuple(small.shape[-2:])
+    drift = ladder.drift()
+    assert [d["quality"] for d in drift] == [5, 90]
+    assert drift[1]["spearman"] > drift[0]["spearman"] - 0.2  # q90 is close to the original
+    assert 0 <= drift[0]["top10_iou"] <= 1 and ladder.shared_scale() > 0
+    assert ladder.bpp[0] < ladder.bpp[1] and ladder.psnr[0] < ladder.psnr[1]
+    with pytest.raises(ValueError, match="no target layer"):
+        cam_maps(wrap_task(nn.Flatten(), num_classes=3), small, 0)
