@@ -33,8 +33,10 @@ class ChannelScores:
     * ``human_ms_ssim``: drop of MS-SSIM.
 
     ``ablation`` gives the effects themselves; ``shapley`` the average marginal effect of
-    removing the channel over random removal orders; gradient methods approximate the effects (``input-x-gradient``: first order at the transmitted latent; ``integrated-gradients``:
-    path integral from the all-ablated latent, whose channel scores sum to the total effect).
+    removing the channel over random removal orders; gradient methods approximate the effects
+    (``input-x-gradient``: first order at the transmitted latent, plus the estimated second-order
+    term for the MSE; ``integrated-gradients``: path integral from the all-ablated latent, whose
+    channel scores sum to the total effect).
 
     Attributes:
         bits: (M,) estimated bits of each channel of ``y`` (from the likelihoods).
