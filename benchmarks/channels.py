@@ -143,10 +143,12 @@ def agreement(codec, task, images, ig_images):
 
     def stats(v):
         v = [a for a in v if a == a]
+        if not v:
+            return None
         return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
 
     return {
-        "methods_vs_ablation": {m: {k: stats(v) for k, v in d.items()} for m, d in rho.items()},
+        "methods_vs_ablation": {m: {k: stats(v) for k, v in d.items()} for m, d in rho.items() if d["seconds"]},
         "machine_vs_human_spearman": stats(split),
         "top20_overlap": stats(overlap),
         "bit_budget_fractions": {k: stats(v) for k, v in budget.items()},
