@@ -129,7 +129,7 @@ def _squared_change(sub: "_Sub", y_live: Tensor, delta: Tensor, projections: int
     return total / projections / x_hat[0].numel()
 
 
-def _input_x_gradient(objective, y_live, base_live, channels, quadratic: bool = True, projections: int = 8,
+def _input_x_gradient(objective, y_live, base_live, channels, quadratic: bool = True, projections: int = 4,
                       seed: int = 0, **_) -> tuple:
     sub = _Sub(objective, channels)
     out, grads = _column_grads(sub, y_live)
