@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     from hmxai.explain.budget import bit_budget, budget_curves, machine_human_split
     from hmxai.explain.channels import channel_scores
     from hmxai.images import load_image
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
-    codec, task = _resolve(args.codec, args.quality, args.task)
+    codec, task = resolve_models(args.codec, args.quality, args.task)
     images = [load_image(p) for p in args.images] or [_default_image()]
     names = list(args.images) or ["chelsea (256x256 crop)"]
     params = {k: v for k, v in (("steps", args.steps), ("samples", args.samples)) if v is not None}

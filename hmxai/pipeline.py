@@ -20,17 +20,24 @@ from hmxai.tasks.base import TaskModel
 from hmxai.types import PipelineResult
 
 
-def _resolve(codec: Union[str, Codec], quality: Optional[int], task: Union[str, TaskModel, None]):
-    from hmxai.codecs import create_codec
+def resolve_task(task: Union[str, TaskModel, None]) -> TaskModel:
+    """A task model from a name (None: the default, EfficientNet-Lite0) or the model itself."""
     from hmxai.tasks import DEFAULT_TASK, create_task
+
+    if task is None or isinstance(task, str):
+        return create_task(task or DEFAULT_TASK)
+    return task
+
+
+def resolve_models(codec: Union[str, Codec], quality: Optional[int], task: Union[str, TaskModel, None]):
+    """``(codec, task)`` from names or objects; a codec object must match ``quality`` if one is given."""
+    from hmxai.codecs import create_codec
 
     if isinstance(codec, str):
         codec = create_codec(codec, quality=quality)
     elif quality is not None and quality != codec.quality:
         raise ValueError(f"quality={quality} given with a codec built at quality {codec.quality}")
-    if task is None or isinstance(task, str):
-        task = create_task(task or DEFAULT_TASK)
-    return codec, task
+    return codec, resolve_task(task)
 
 
 def run_pipeline(
@@ -52,7 +59,7 @@ def run_pipeline(
         label: ground-truth class index, if known (adds accuracy fields).
         image_name: name used in tables; defaults to the path or ``"image"``.
     """
-    codec, task = _resolve(codec, quality, task)
+    codec, task = resolve_models(codec, quality, task)
     x = load_image(image, max_pixels=max_pixels)
     if image_name is None:
         image_name = str(image) if isinstance(image, (str, os.PathLike)) else "image"

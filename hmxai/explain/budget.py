@@ -139,9 +139,9 @@ def budget_curves(
     from hmxai.explain.channels import channel_scores
     from hmxai.explain.objective import LatentObjective, ablation_values, eval_mode, require_latent
     from hmxai.images import load_image
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
-    codec, task = _resolve(codec, quality, task)
+    codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     if anchor not in orderings:
         raise ValueError(f"anchor {anchor!r} is not among the orderings {list(orderings)}")

@@ -106,10 +106,9 @@ def cam_ladder(image, codec: Union[str, object], qualities: Sequence[int], task=
     from hmxai.codecs import create_codec
     from hmxai.images import load_image
     from hmxai.metrics import psnr
-    from hmxai.tasks import DEFAULT_TASK, create_task
+    from hmxai.pipeline import resolve_task
 
-    if task is None or isinstance(task, str):
-        task = create_task(task or DEFAULT_TASK)
+    task = resolve_task(task)
     x = load_image(image)
     if x.shape[0] != 1:
         raise ValueError("cam_ladder explains one image: x must be (1, 3, H, W)")

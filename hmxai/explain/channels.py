@@ -203,14 +203,14 @@ def channel_scores(
     no hooks are registered and no parameter gradient is accumulated.
     """
     from hmxai.images import load_image
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
     entry = CHANNEL_METHODS.entry(method)
     unknown = set(params) - set(entry.facts["params"])
     if unknown:
         raise ValueError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
                         f"(it takes: {', '.join(entry.facts['params']) or 'none'})")
-    codec, task = _resolve(codec, quality, task)
+    codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     x = load_image(image)
     if x.shape[0] != 1:
@@ -254,9 +254,9 @@ def channel_scores_batch(images, codec="hmxai-msh", task=None, *, quality: Optio
     """:func:`channel_scores` for each image of a sequence (or each row of a (B, 3, H, W) tensor)."""
     from tqdm.auto import tqdm
 
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
-    codec, task = _resolve(codec, quality, task)
+    codec, task = resolve_models(codec, quality, task)
     if isinstance(images, torch.Tensor) and images.dim() == 4:
         images = [images[i : i + 1] for i in range(images.shape[0])]
     images = list(images)

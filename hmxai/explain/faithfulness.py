@@ -55,11 +55,11 @@ def deletion_insertion(image, scores: ChannelScores, codec, task=None, *, object
     ``codec`` and ``task`` must be the ones ``scores`` was computed with (checked by name).
     """
     from hmxai.images import load_image
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, not {objective!r}")
-    codec, task = _resolve(codec, scores.quality if isinstance(codec, str) else None, task or scores.task)
+    codec, task = resolve_models(codec, scores.quality if isinstance(codec, str) else None, task or scores.task)
     require_latent(codec)
     if (codec.name, codec.quality, task.name) != (scores.codec, scores.quality, scores.task):
         raise ValueError(f"scores were computed with {scores.codec} q{scores.quality} and {scores.task}, "
@@ -97,9 +97,9 @@ def method_agreement(images: Sequence, codec, task=None, *, quality: Optional[in
 
     from hmxai.explain.channels import channel_scores
     from hmxai.images import load_image
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
-    codec, task = _resolve(codec, quality, task)
+    codec, task = resolve_models(codec, quality, task)
     params = params or {}
     out: Dict[str, dict] = {m: {"machine": [], "human": [], "seconds": []} for m in methods}
     out[reference] = {"seconds": []}

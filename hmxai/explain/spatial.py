@@ -24,9 +24,9 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
     from captum.attr import InputXGradient
 
     from hmxai.images import load_image
-    from hmxai.pipeline import _resolve
+    from hmxai.pipeline import resolve_models
 
-    codec, task = _resolve(codec, quality, task)
+    codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     x = load_image(image)
     if x.shape[0] != 1:
