@@ -1,8 +1,9 @@
 """Class-activation maps on the original and on every decoded image of a rate ladder, in one pass.
 
->>> ladder = cam_ladder(x, "jpeg", [10, 30, 70], method="grad-cam")
->>> ladder.maps            # (1 + rates, H, W) raw signed maps: row 0 the original
->>> ladder.drift()         # per rate: rank correlation, top-10 % IoU with the original's map, class changed
+>>> ladder = rate_ladder(x, "jpeg", [10, 30, 70])
+>>> cam = explain_cam(ladder, method="grad-cam")
+>>> cam.maps               # (1 + rates, H, W) raw signed maps: row 0 the original
+>>> drift(ladder, cam)     # per rate: rank correlation, top-10 % IoU, class changed
 
 Methods (:data:`CAM_METHODS`), both captum layer attributions on the task's ``target_layer``:
 
@@ -19,15 +20,16 @@ including the spiking ones (they expose ``target_layer`` like every :class:`Task
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+import time
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from hmxai.explain.objective import eval_mode, spearman
+from hmxai.explain.objective import eval_mode
 from hmxai.registry import Registry
+from hmxai.types.ladder import PixelExplanation, RateLadder
 
 CAM_METHODS: Registry[Callable] = Registry("cam method")
 
@@ -68,66 +70,26 @@ def topk_mask(m: Tensor, fraction: float) -> Tensor:
     return mask.view_as(m)
 
 
-@dataclass(frozen=True)
-class CamLadder:
-    """CAMs of one image and its decoded versions (row 0 = the original)."""
-
-    method: str
-    codec: str
-    qualities: Tuple[int, ...]
-    target: int
-    target_label: str
-    maps: Tensor  # (1 + R, H, W) raw signed
-    images: Tensor  # (1 + R, 3, H, W)
-    predictions: Tuple[int, ...]  # top-1 of each row
-    bpp: Tuple[float, ...]  # measured, per rate
-    psnr: Tuple[float, ...]
-
-    def drift(self, top: float = 0.1) -> List[dict]:
-        """Per rate: Spearman of the positive maps, IoU of their top ``top`` fraction, class changed."""
-        ref = self.maps[0].clamp(min=0)
-        rows = []
-        for i, q in enumerate(self.qualities, start=1):
-            m = self.maps[i].clamp(min=0)
-            a, b = topk_mask(ref, top), topk_mask(m, top)
-            rows.append({"quality": q, "bpp": self.bpp[i - 1], "psnr": self.psnr[i - 1],
-                         "spearman": spearman(ref, m), f"top{round(100 * top)}_iou": float((a & b).sum() / (a | b).sum()),
-                         "class_changed": self.predictions[i] != self.predictions[0]})
-        return rows
-
-    def shared_scale(self) -> float:
-        """One colour limit for every map of the ladder (max of the positive parts)."""
-        return float(self.maps.clamp(min=0).max()) or 1.0
-
-
-def cam_ladder(image, codec: Union[str, object], qualities: Sequence[int], task=None, *,
-               method: str = "grad-cam", target: Optional[int] = None) -> CamLadder:
-    """Compress ``image`` at each quality (real bytes), decode, and compute every CAM in one batched pass."""
-    from hmxai.codecs import create_codec
-    from hmxai.images import load_image
-    from hmxai.metrics import psnr
+def resolve_target(ladder: RateLadder, task, target: Optional[int]) -> Tuple[object, int]:
+    """The ladder's task model and the class to explain (default: top-1 on the original)."""
     from hmxai.pipeline import resolve_task
 
-    task = resolve_task(task)
-    x = load_image(image)
-    if x.shape[0] != 1:
-        raise ValueError("cam_ladder explains one image: x must be (1, 3, H, W)")
-    decoded, bpp, quality = [], [], []
-    for q in qualities:
-        c = create_codec(codec, quality=q) if isinstance(codec, str) else codec
-        if not isinstance(codec, str) and q != codec.quality:
-            raise ValueError("give a codec name to sweep qualities (a codec object has one quality)")
-        encoded, x_hat, _, _ = c.roundtrip(x)
-        decoded.append(x_hat)
-        bpp.append(encoded.measured_bpp)
-        quality.append(q)
-    batch = torch.cat([x] + decoded)
-    with eval_mode(task), torch.no_grad():
-        preds = task(batch).argmax(-1).tolist()
-    target = preds[0] if target is None else int(target)
+    task = resolve_task(task if task is not None else ladder.task)
+    if task.name != ladder.task:
+        raise ValueError(f"the ladder was predicted by {ladder.task!r}, not by {task.name!r}")
+    target = ladder.predictions[0].indices[0] if target is None else int(target)
     if not 0 <= target < task.num_classes:
         raise ValueError(f"target {target} is not a class of the task (0..{task.num_classes - 1})")
-    maps = cam_maps(task, batch, target, method)
-    name = codec if isinstance(codec, str) else codec.name
-    return CamLadder(method, name, tuple(quality), target, task.labels[target], maps, batch, tuple(preds),
-                     tuple(bpp), tuple(float(psnr(x, d)) for d in decoded))
+    return task, target
+
+
+def explain_cam(ladder: RateLadder, task=None, *, method: str = "grad-cam",
+                target: Optional[int] = None) -> PixelExplanation:
+    """CAMs of ``target`` on every row of ``ladder``, one batched forward and backward pass."""
+    task, target = resolve_target(ladder, task, target)
+    start = time.perf_counter()
+    maps = cam_maps(task, ladder.images, target, method)
+    with eval_mode(task), torch.no_grad():
+        probs = torch.softmax(task(ladder.images).float(), dim=-1)[:, target]
+    return PixelExplanation(method=method, target=target, target_label=task.labels[target], maps=maps,
+                            probabilities=tuple(probs.tolist()), seconds=time.perf_counter() - start)

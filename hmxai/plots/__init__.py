@@ -37,3 +37,22 @@ def paper_style():
 
     with matplotlib.rc_context(PAPER_RC):
         yield
+
+
+#: the widths :func:`save_figure` and the grid figures accept by name
+WIDTHS = {"one-column": ONE_COLUMN, "two-column": TWO_COLUMN}
+
+
+def save_figure(fig, stem, formats=("pdf", "svg", "png"), dpi: int = 300) -> list:
+    """Write ``fig`` as ``stem.pdf``, ``stem.svg``, ``stem.png`` (fonts embedded, tight box); returns the paths."""
+    from pathlib import Path
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in formats:
+        path = stem.with_name(f"{stem.name}.{ext}")
+        with paper_style():
+            fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        paths.append(str(path))
+    return paths

@@ -1,0 +1,101 @@
+"""A rate ladder: one image compressed at several (codec, quality) rungs, decoded from real bytes.
+
+>>> ladder = rate_ladder(x, "jpeg", [10, 30, 70])                     # one codec, three rates
+>>> ladder = rate_ladder(x, {"hmxai-msh": [1, 3, 5], "jpeg": [10, 50]})  # codecs side by side
+
+Compressing is done once per rung; every pixel explanation (Grad-CAM, LIME, ...) and the
+figure then read the same decoded images, so their rows line up exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+
+from hmxai.types.ladder import RateLadder
+
+#: qualities used when none are given (learned codecs: their whole range)
+DEFAULT_QUALITIES: Dict[str, Tuple[int, ...]] = {
+    "jpeg": (5, 10, 20, 40, 80),
+    "webp": (5, 10, 20, 40, 80),
+    "avif": (10, 25, 40, 55, 70),
+    "heif": (10, 25, 40, 55, 70),
+    "jpeg2000": (22, 27, 32, 37, 42),
+}
+
+CodecSpec = Union[str, object, Mapping[str, Optional[Sequence[int]]]]
+
+
+def default_qualities(codec: str) -> Tuple[int, ...]:
+    """The rungs of ``codec`` when none are given: its table entry, else its whole (or 5-point) range."""
+    from hmxai.codecs import CODECS
+
+    if codec in DEFAULT_QUALITIES:
+        return DEFAULT_QUALITIES[codec]
+    lo, hi = CODECS.entry(codec).facts["quality_range"]
+    if hi - lo < 8:
+        return tuple(range(lo, hi + 1))
+    return tuple(sorted({round(lo + (hi - lo) * i / 4) for i in range(5)}))
+
+
+def _rungs(codec: CodecSpec, qualities: Optional[Sequence[int]]) -> List[Tuple[object, int]]:
+    from hmxai.codecs import create_codec
+    from hmxai.codecs.base import Codec
+
+    if isinstance(codec, Codec):
+        if qualities is not None and list(qualities) != [codec.quality]:
+            raise ValueError("a codec object has one quality: give a codec name to sweep qualities")
+        return [(codec, codec.quality)]
+    if isinstance(codec, str):
+        codec = {codec: qualities}
+    elif qualities is not None:
+        raise ValueError("give qualities inside the mapping {codec: [qualities]}")
+    rungs = []
+    for name, qs in codec.items():
+        for q in (default_qualities(name) if qs is None else qs):
+            rungs.append((create_codec(name, quality=int(q)), int(q)))
+    if not rungs:
+        raise ValueError("the ladder has no rung: give at least one quality")
+    return rungs
+
+
+def rate_ladder(image, codec: CodecSpec = None, qualities: Optional[Sequence[int]] = None, task=None, *,
+                progress: bool = False) -> RateLadder:
+    """Compress ``image`` at every rung (real bytes), decode, and predict on each row.
+
+    Args:
+        image: anything :func:`hmxai.images.load_image` reads; one image, ``(1, 3, H, W)`` after loading.
+        codec: a codec name (default: the zoo's), a codec object, or ``{name: qualities or None}``.
+        qualities: the rungs of a single named codec (default :func:`default_qualities`).
+        task: a task model or name (default EfficientNet-Lite0).
+    """
+    from tqdm.auto import tqdm
+
+    from hmxai.codecs import DEFAULT_LEARNED_CODEC
+    from hmxai.explain.objective import eval_mode
+    from hmxai.images import load_image
+    from hmxai.metrics import ms_ssim, psnr
+    from hmxai.pipeline import resolve_task
+
+    task = resolve_task(task)
+    x = load_image(image)
+    if x.shape[0] != 1:
+        raise ValueError("a rate ladder holds one image: x must be (1, 3, H, W)")
+    decoded, names, qs, bpp = [], [], [], []
+    for c, q in tqdm(_rungs(DEFAULT_LEARNED_CODEC if codec is None else codec, qualities), desc="ladder",
+                     disable=not progress, leave=False):
+        encoded, x_hat, _, _ = c.roundtrip(x)
+        decoded.append(x_hat.clamp(0, 1))
+        names.append(c.name)
+        qs.append(q)
+        bpp.append(float(encoded.measured_bpp))
+    images = torch.cat([x] + decoded)
+    with eval_mode(task):
+        predictions = tuple(task.predict(images, k=5))
+    return RateLadder(
+        images=images, codecs=tuple(names), qualities=tuple(qs), measured_bpp=tuple(bpp),
+        psnr=tuple(float(psnr(x, d)) for d in decoded),
+        ms_ssim=tuple(float(ms_ssim(x, d)) for d in decoded),
+        task=task.name, predictions=predictions,
+    )
