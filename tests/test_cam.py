@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from hmxai.explain.cam import CAM_METHODS, cam_ladder, cam_maps, topk_mask
+from hmxai.explain.cam import CAM_METHODS, cam_maps, explain_cam, topk_mask
+from hmxai.explain.ladder import rate_ladder
+from hmxai.explain.pixels import drift
 from hmxai.tasks.base import wrap_task
 
 SIDE = 64
@@ -61,12 +63,14 @@ def test_batched_equals_one_by_one_and_no_hooks(small, lite0):
 
 
 def test_ladder_drift(small, lite0):
-    ladder = cam_ladder(small, "jpeg", [5, 90], lite0)
-    assert ladder.maps.shape == (3,) + tuple(small.shape[-2:])
-    drift = ladder.drift()
-    assert [d["quality"] for d in drift] == [5, 90]
-    assert drift[1]["spearman"] > drift[0]["spearman"] - 0.2  # q90 is close to the original
-    assert 0 <= drift[0]["top10_iou"] <= 1 and ladder.shared_scale() > 0
-    assert ladder.bpp[0] < ladder.bpp[1] and ladder.psnr[0] < ladder.psnr[1]
+    ladder = rate_ladder(small, "jpeg", [5, 90], lite0)
+    cam = explain_cam(ladder, lite0)
+    assert cam.maps.shape == (3,) + tuple(small.shape[-2:])
+    assert cam.target == ladder.predictions[0].indices[0]
+    rows = drift(ladder, cam)
+    assert [d.quality for d in rows] == [5, 90]
+    assert rows[1].spearman > rows[0].spearman - 0.2  # q90 is close to the original
+    assert 0 <= rows[0].top_iou <= 1 and cam.shared_scale() > 0
+    assert ladder.measured_bpp[0] < ladder.measured_bpp[1] and ladder.psnr[0] < ladder.psnr[1]
     with pytest.raises(ValueError, match="no target layer"):
         cam_maps(wrap_task(nn.Flatten(), num_classes=3), small, 0)
