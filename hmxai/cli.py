@@ -1,4 +1,4 @@
-"""The ``hmxai`` command: info, compress, decompress, run, demo, channels, train, figures.
+"""The ``hmxai`` command: info, compress, decompress, run, demo, channels, explain, train, figures.
 
 Every command takes ``--json``. Errors the user can fix (a bad image, a
 corrupted file, missing weights) print one clear line and exit with 2;
@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
-    from hmxai import cli_channels
+    from hmxai import cli_channels, cli_explain
 
     cli_channels.add_parser(sub)
+    cli_explain.add_parser(sub)
 
     p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
     p.add_argument("results", help="results.json written by hmxai demo")
@@ -219,6 +220,12 @@ def cmd_channels(args) -> Dict[str, Any]:
     return cli_channels.run(args)
 
 
+def cmd_explain(args) -> Dict[str, Any]:
+    from hmxai import cli_explain
+
+    return cli_explain.run(args)
+
+
 def cmd_figures(args) -> Dict[str, Any]:
     from hmxai.report import redraw_figures
 
@@ -264,6 +271,10 @@ def _print_human(command: str, out: Dict[str, Any]) -> None:
         from hmxai import cli_channels
 
         print(cli_channels.format_text(out))
+    elif command == "explain":
+        from hmxai import cli_explain
+
+        print(cli_explain.format_text(out))
     elif command == "info":
         from hmxai.info import format_info
 
@@ -287,6 +298,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "figures": cmd_figures,
         "train": cmd_train,
         "channels": cmd_channels,
+        "explain": cmd_explain,
     }
     try:
         out = commands[args.command](args)

@@ -17,9 +17,9 @@ tensor/array conversion, the seed, the batching and the progress bar:
   own ``random_seed`` fixes only the segmentation; here the same seed gives the same masks, the
   same classifier inputs and the same weights, bit for bit.
 * **perturbed images** are built in torch (``where(mask, image, fill)``; ``fill="mean"`` is stock
-  LIME's default: each superpixel's mean colour on that row) and sent to an inference copy of
-  the task (batch norm folded into the convolutions when the network can be traced, channels
-  last, ``inference_mode``; the user's model is never changed).
+  LIME's default: each superpixel's mean colour on that row) and sent in batches of 8 to an
+  :func:`~hmxai.explain.inference.inference_copy` of the task (batch norm folded into the
+  convolutions, channels last, ``inference_mode``; the user's model is never changed).
 * **the fit** is stock LIME's: cosine distance to the unperturbed row, kernel
   ``sqrt(exp(-d^2 / width^2))``, weighted ridge (alpha 1) on all superpixels
   (``lime.lime_base.LimeBase``), one fit per row for the target class's probability.
@@ -27,14 +27,14 @@ tensor/array conversion, the seed, the batching and the progress bar:
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from hmxai.explain.inference import inference_copy
 from hmxai.registry import Registry
 from hmxai.types.ladder import PixelExplanation, RateLadder
 
@@ -90,19 +90,6 @@ def superpixel_fill(image: Tensor, segments: Tensor, fill: Union[str, float] = "
     return (sums / count)[:, segments]
 
 
-def inference_copy(task: nn.Module, fold: bool = True) -> nn.Module:
-    """A copy of ``task`` for many forward passes: batch norm folded if traceable, channels last."""
-    fast = copy.deepcopy(task).eval()
-    if fold and hasattr(fast, "net"):
-        try:
-            from torch.fx.experimental.optimization import fuse
-
-            fast.net = fuse(fast.net)
-        except Exception:  # noqa: BLE001 - untraceable networks (loops, spiking state) stay as they are
-            pass
-    return fast.to(memory_format=torch.channels_last)
-
-
 def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None, num_samples: int = 1000,
                  seed: int = 0, segmentation: str = "quickshift", segmentation_params: Optional[dict] = None,
                  fill: Union[str, float] = "mean", kernel_width: float = 0.25, batch_size: int = 8,
@@ -120,7 +107,7 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
         kernel_width: LIME's kernel width on the cosine distance.
         batch_size: images per classifier call (8 was fastest on 2 CPU cores).
         precision: ``"float32"`` or ``"bfloat16"`` (CPU autocast: faster on CPUs with AMX/AVX-512
-            bf16, an approximation; see ``benchmarks/lime.py`` for how much the weights move).
+            bf16, an approximation; see ``benchmarks/lime_ladder.py`` for how much the weights move).
         fold: fold batch norm into convolutions in the inference copy (exact up to rounding).
     """
     from lime.lime_image import LimeImageExplainer

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hmxai.explain.cam import CAM_METHODS, explain_cam, resolve_target, topk_mask
-from hmxai.explain.lime import explain_lime, inference_copy
+from hmxai.explain.inference import inference_copy
+from hmxai.explain.lime import explain_lime
 from hmxai.explain.objective import spearman
 from hmxai.registry import Registry
 from hmxai.types.ladder import Drift, PixelExplanation, PixelFaithfulness, RateLadder

@@ -1,0 +1,97 @@
+"""An inference copy of a task model for many forward passes (LIME samples, deletion curves).
+
+The user's model is never changed: the copy is made first. On the copy, exactly (up to float
+rounding):
+
+* every ``BatchNorm2d`` that reads a ``Conv2d`` (or subclass) used nowhere else is folded into
+  that convolution's weights and bias (traced with ``torch.fx``, convolutions as leaves);
+* a "same"-padding convolution of the EfficientNet-PyTorch family (a ``Conv2d`` subclass with a
+  ``static_padding`` ``ZeroPad2d`` or identity) whose padding is symmetric becomes a plain ``Conv2d``;
+* parameters go channels-last.
+
+Networks that cannot be traced (data-dependent control flow, spiking state loops) keep their
+layers and still get the channels-last copy.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import fx, nn
+
+
+class _ConvLeafTracer(fx.Tracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, (nn.Conv2d, nn.BatchNorm2d)) or super().is_leaf_module(m, qualname)
+
+
+def _plain_conv(conv: nn.Conv2d) -> nn.Module:
+    pad = getattr(conv, "static_padding", None)
+    if type(conv) is nn.Conv2d or pad is None:
+        return conv
+    if isinstance(pad, nn.ZeroPad2d):
+        left, right, top, bottom = pad.padding
+    elif isinstance(pad, nn.Identity) or (type(pad).__name__ == "Identity" and not list(pad.parameters())):
+        left = right = top = bottom = 0
+    else:
+        return conv
+    if left != right or top != bottom or conv.padding_mode != "zeros" or conv.padding not in ((0, 0), 0):
+        return conv
+    plain = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, (top, left),
+                      conv.dilation, conv.groups, bias=conv.bias is not None)
+    plain.weight = conv.weight
+    plain.bias = conv.bias
+    return plain
+
+
+def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps) if bn.affine else \
+        1.0 / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias.detach() if bn.affine else torch.zeros_like(scale)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(scale)
+    conv.weight = nn.Parameter(conv.weight.detach() * scale.view(-1, 1, 1, 1), requires_grad=False)
+    conv.bias = nn.Parameter((bias - bn.running_mean) * scale + shift, requires_grad=False)
+
+
+def fold_network(net: nn.Module) -> nn.Module:
+    """``net`` (already a copy, in eval mode) with batch norm folded into its convolutions; may raise."""
+    graph = _ConvLeafTracer().trace(net)
+    gm = fx.GraphModule(net, graph)
+    modules = dict(gm.named_modules())
+    calls = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    for node in list(gm.graph.nodes):
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        bn, prev = modules[node.target], node.args[0]
+        if not (isinstance(prev, fx.Node) and prev.op == "call_module" and isinstance(modules[prev.target], nn.Conv2d)
+                and len(prev.users) == 1 and calls[prev.target] == 1 and calls[node.target] == 1
+                and bn.track_running_stats and bn.running_var is not None):
+            continue
+        _fold(modules[prev.target], bn)
+        node.replace_all_uses_with(prev)
+        gm.graph.erase_node(node)
+    for name, m in list(gm.named_modules()):
+        if isinstance(m, nn.Conv2d) and type(m) is not nn.Conv2d and calls.get(name):
+            parent, _, leaf = name.rpartition(".")
+            setattr(gm.get_submodule(parent) if parent else gm, leaf, _plain_conv(m))
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    gm.delete_all_unused_submodules()
+    return gm
+
+
+def inference_copy(task: nn.Module, fold: bool = True) -> nn.Module:
+    """A copy of ``task`` in eval mode, batch norm folded when traceable, channels last."""
+    fast = copy.deepcopy(task).eval()
+    if fold and isinstance(getattr(fast, "net", None), nn.Module):
+        try:
+            fast.net = fold_network(fast.net)
+        except Exception:  # noqa: BLE001 - untraceable networks keep their layers
+            pass
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    return fast.to(memory_format=torch.channels_last)
