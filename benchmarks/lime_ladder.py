@@ -11,7 +11,8 @@ the original (LIME's defaults), seed 0.
   with its defaults (batch 10, top 5 labels, classifier = the task on float32 tensors), given our
   shared segmentation as ``segmentation_fn`` (so its superpixels are comparable to ours; this
   spares stock its own quickshift, about 0.5 s per image, and makes the ratio conservative);
-* ours: ``explain_lime`` on the whole ladder: the original's row too (7 rows against stock's 6).
+* ours: ``explain_lime`` on the whole ladder (batches of 4, one per core in parallel): the
+  original's row too (7 rows against stock's 6).
 
 Reported: both times, ``ratio_6_vs_7`` = stock time over ours, ``ratio_per_row`` (the same per
 explained row), whether the top-5 superpixels (and their order) equal stock's on every rung,

@@ -36,11 +36,16 @@ _EXPORTS = {
     "budget_curves": "hmxai.explain.budget",
     "where_bits_go": "hmxai.explain.spatial",
     "deletion_insertion": "hmxai.explain.faithfulness",
+    "rate_ladder": "hmxai.explain.ladder",
+    "explain_pixels": "hmxai.explain.pixels",
+    "pixel_faithfulness": "hmxai.explain.pixels",
     "HmxaiError": "hmxai.errors",
     "LatentResult": "hmxai.types",
     "EncodedImage": "hmxai.types",
     "PipelineResult": "hmxai.types",
     "ChannelScores": "hmxai.types",
+    "RateLadder": "hmxai.types",
+    "PixelExplanation": "hmxai.types",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -131,3 +131,15 @@ def test_bfloat16_runs_and_is_close(task, ladder):
     b = explain_lime(ladder, task, num_samples=64, precision="bfloat16", progress=False)
     assert b.weights.shape == a.weights.shape and torch.isfinite(b.weights).all()
     assert dict(b.params)["precision"] == "bfloat16"
+
+
+def test_workers_do_not_change_the_weights_and_threads_are_restored(task, ladder):
+    threads = torch.get_num_threads()
+    one = explain_lime(ladder, task, num_samples=40, workers=1, batch_size=3, progress=False)
+    two = explain_lime(ladder, task, num_samples=40, workers=2, batch_size=3, progress=False)
+    assert torch.equal(one.weights, two.weights) and torch.get_num_threads() == threads
+    bad = quadrant_task()
+    bad.net[-1] = torch.nn.Linear(5, 3)
+    with pytest.raises(RuntimeError):
+        explain_lime(ladder_of(task, ladder.images), bad, num_samples=16, workers=2, progress=False, target=1)
+    assert torch.get_num_threads() == threads

@@ -132,3 +132,33 @@ def test_grid_figure(tmp_path, task, ladder):
     assert plt.get_fignums() == before
     with pytest.raises(ValueError, match="scale"):
         plot_explanation_grid(ladder, es, scale="global")
+
+
+def test_cli_explain_json_and_figure(tmp_path, chelsea):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from hmxai.images import to_pil
+
+    path = tmp_path / "cat.png"
+    to_pil(chelsea[..., :64, :64]).save(path)
+    env = {**os.environ, "HMXAI_OFFLINE": "1"}
+    cmd = [sys.executable, "-m", "hmxai.cli", "explain", str(path), "--codec", "jpeg", "--qualities", "10", "60",
+           "--method", "gradcam", "--method", "lime", "--samples", "16", "--seed", "3", "--faithfulness",
+           "--figure", str(tmp_path / "fig"), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [r["quality"] for r in out["ladder"]] == [None, 10, 60]
+    assert set(out["methods"]) == {"grad-cam", "lime"}
+    lime = out["methods"]["lime"]
+    assert lime["params"]["seed"] == 3 and len(lime["superpixel_weights"]) == 3 and len(lime["drift"]) == 2
+    assert len(out["methods"]["grad-cam"]["faithfulness"]) == 3
+    assert sorted(p.rsplit(".", 1)[1] for p in out["figures"]) == ["pdf", "png", "svg"]
+    again = subprocess.run(cmd[:-3] + ["--json"], capture_output=True, text=True, env=env, timeout=600)
+    assert json.loads(again.stdout)["methods"]["lime"]["superpixel_weights"] == lime["superpixel_weights"]
+    bad = subprocess.run([sys.executable, "-m", "hmxai.cli", "explain", str(tmp_path / "missing.png"), "--json"],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert bad.returncode == 2 and "error" in json.loads(bad.stdout)

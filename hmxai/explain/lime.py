@@ -17,9 +17,10 @@ tensor/array conversion, the seed, the batching and the progress bar:
   own ``random_seed`` fixes only the segmentation; here the same seed gives the same masks, the
   same classifier inputs and the same weights, bit for bit.
 * **perturbed images** are built in torch (``where(mask, image, fill)``; ``fill="mean"`` is stock
-  LIME's default: each superpixel's mean colour on that row) and sent in batches of 8 to an
-  :func:`~hmxai.explain.inference.inference_copy` of the task (batch norm folded into the
-  convolutions, channels last, ``inference_mode``; the user's model is never changed).
+  LIME's default: each superpixel's mean colour on that row) and sent in batches of 4, one
+  batch per core in parallel, to an :func:`~hmxai.explain.inference.inference_copy` of the task
+  (batch norm folded into the convolutions, channels last, ``inference_mode``; the user's model
+  is never changed).
 * **the fit** is stock LIME's: cosine distance to the unperturbed row, kernel
   ``sqrt(exp(-d^2 / width^2))``, weighted ridge (alpha 1) on all superpixels
   (``lime.lime_base.LimeBase``), one fit per row for the target class's probability.
@@ -34,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from hmxai.explain.inference import inference_copy
+from hmxai.explain.inference import inference_copy, parallel_batches
 from hmxai.registry import Registry
 from hmxai.types.ladder import PixelExplanation, RateLadder
 
@@ -92,8 +93,9 @@ def superpixel_fill(image: Tensor, segments: Tensor, fill: Union[str, float] = "
 
 def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None, num_samples: int = 1000,
                  seed: int = 0, segmentation: str = "quickshift", segmentation_params: Optional[dict] = None,
-                 fill: Union[str, float] = "mean", kernel_width: float = 0.25, batch_size: int = 8,
-                 precision: str = "float32", fold: bool = True, progress: bool = True) -> PixelExplanation:
+                 fill: Union[str, float] = "mean", kernel_width: float = 0.25, batch_size: int = 4,
+                 workers: Optional[int] = None, precision: str = "float32", fold: bool = True,
+                 progress: bool = True) -> PixelExplanation:
     """LIME weights of ``target`` on every row of ``ladder``, shared segmentation and masks.
 
     Args:
@@ -105,7 +107,9 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
         segmentation, segmentation_params: superpixel method and its settings (:data:`SEGMENTATIONS`).
         fill: ``"mean"`` (each superpixel's mean colour, stock LIME) or a grey level in [0, 1].
         kernel_width: LIME's kernel width on the cosine distance.
-        batch_size: images per classifier call (8 was fastest on 2 CPU cores).
+        batch_size: images per classifier call (4 was fastest on 2 CPU cores).
+        workers: batches run in parallel, one torch thread each (default: torch's thread count);
+            the weights do not depend on it.
         precision: ``"float32"`` or ``"bfloat16"`` (CPU autocast: faster on CPUs with AMX/AVX-512
             bf16, an approximation; see ``benchmarks/lime_ladder.py`` for how much the weights move).
         fold: fold batch norm into convolutions in the inference copy (exact up to rounding).
@@ -132,21 +136,21 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
     distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
     fast = inference_copy(task, fold=fold)
     rows = len(ladder)
-    probs = np.zeros((rows, num_samples))
-    bar = tqdm(total=rows * num_samples, desc="lime", unit="img", disable=not progress, leave=False)
-    try:
+    starts = list(range(0, num_samples, batch_size))
+
+    def one_batch(index: int) -> np.ndarray:
+        r, i = divmod(index, len(starts))
+        i = starts[i]
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-            for r in range(rows):
-                image = ladder.images[r : r + 1].float()
-                fudged = superpixel_fill(image, segments, fill)
-                for i in range(0, num_samples, batch_size):
-                    on = pixel_on[i : i + batch_size][:, segments].unsqueeze(1)  # (b, 1, H, W)
-                    batch = torch.where(on, image, fudged).contiguous(memory_format=torch.channels_last)
-                    logits = fast(batch).float()
-                    probs[r, i : i + batch.shape[0]] = torch.softmax(logits, dim=-1)[:, target].double().numpy()
-                    bar.update(batch.shape[0])
-    finally:
-        bar.close()
+            on = pixel_on[i : i + batch_size][:, segments].unsqueeze(1)  # (b, 1, H, W)
+            batch = torch.where(on, images[r], fills[r]).contiguous(memory_format=torch.channels_last)
+            return torch.softmax(fast(batch).float(), dim=-1)[:, target].double().numpy()
+
+    images = [ladder.images[r : r + 1].float() for r in range(rows)]
+    fills = [superpixel_fill(x, segments, fill) for x in images]
+    with tqdm(total=rows * num_samples, desc="lime", unit="img", disable=not progress, leave=False) as bar:
+        out = parallel_batches(one_batch, rows * len(starts), workers, done=lambda p: bar.update(len(p)))
+    probs = np.concatenate(out).reshape(rows, num_samples)
     weights, intercepts, scores = [], [], []
     for r in range(rows):
         base = LimeImageExplainer(kernel_width=kernel_width, random_state=seed).base

@@ -1,7 +1,8 @@
 """Typed results that cross module boundaries (frozen dataclasses, never string-keyed dicts).
 
 :mod:`~hmxai.types.pipeline` holds the codec and pipeline results, :mod:`~hmxai.types.explain`
-those of the explanations; both are importable from here.
+those of the channel explanations, :mod:`~hmxai.types.ladder` the rate ladder and the pixel
+explanations on it; all are importable from here.
 """
 
 from hmxai.types.explain import (
@@ -13,9 +14,11 @@ from hmxai.types.explain import (
     DeletionInsertion,
     SpatialMaps,
 )
+from hmxai.types.ladder import Drift, PixelExplanation, PixelFaithfulness, RateLadder
 from hmxai.types.pipeline import EncodedImage, LatentResult, PipelineResult, Prediction
 
 __all__ = [
-    "BUDGET_CLASSES", "BitBudget", "BudgetCurve", "BudgetCurves", "ChannelScores", "DeletionInsertion",
-    "EncodedImage", "LatentResult", "PipelineResult", "Prediction", "SpatialMaps",
+    "BUDGET_CLASSES", "BitBudget", "BudgetCurve", "BudgetCurves", "ChannelScores", "DeletionInsertion", "Drift",
+    "EncodedImage", "LatentResult", "PipelineResult", "PixelExplanation", "PixelFaithfulness", "Prediction",
+    "RateLadder", "SpatialMaps",
 ]

@@ -1,0 +1,73 @@
+"""The inference copy: same outputs as the task, batch norm folded, the user's model untouched."""
+
+import copy
+
+import torch
+from torch import nn
+
+from hmxai.explain.inference import fold_network, inference_copy
+from hmxai.tasks.base import wrap_task
+from pixel_models import quadrant_task
+
+
+def count(module, kind):
+    return sum(isinstance(m, kind) for m in module.modules())
+
+
+def test_lite0_copy_is_exact_and_folded(lite0):
+    before = {k: v.clone() for k, v in lite0.state_dict().items()}
+    fast = inference_copy(lite0)
+    assert count(fast, nn.BatchNorm2d) == 0 and count(lite0, nn.BatchNorm2d) == 49
+    x = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(torch.softmax(fast(x), -1), torch.softmax(lite0(x), -1), atol=2e-6, rtol=1e-4)
+    assert all(torch.equal(before[k], v) for k, v in lite0.state_dict().items())
+    assert all(p.requires_grad for p in lite0.parameters()) and not lite0.training
+
+
+def test_folding_a_conv_bn_stack_by_hand():
+    net = quadrant_task(batch_norm=True).net[1:]  # conv, BN, ReLU, pool, linear (the quadrant mask is untraceable)
+    folded = fold_network(copy.deepcopy(net).eval())
+    assert count(folded, nn.BatchNorm2d) == 0 and count(net, nn.BatchNorm2d) == 1
+    x = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), net(x), atol=1e-5, rtol=1e-5)
+
+
+class Shared(nn.Module):
+    """One conv called twice, then one batch norm: folding it would change the first call."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        return self.bn(self.conv(self.conv(x))).mean((2, 3))
+
+
+class Loop(nn.Module):
+    """Data-dependent control flow: fx cannot trace it; the copy keeps its layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        for _ in range(int(x.shape[0])):
+            if x.sum() > 0:
+                x = self.bn(self.conv(x))
+        return x.mean((2, 3))
+
+
+def test_unsafe_or_untraceable_networks_stay_exact():
+    x = torch.rand(2, 3, 8, 8)
+    for net in (Shared(), Loop()):
+        with torch.no_grad():
+            net.bn.running_mean.uniform_(-1, 1)
+        task = wrap_task(net.eval(), num_classes=3)
+        fast = inference_copy(task)
+        assert count(fast, nn.BatchNorm2d) == 1
+        with torch.no_grad():
+            torch.testing.assert_close(fast(x), task(x), atol=1e-6, rtol=1e-5)
