@@ -143,3 +143,30 @@ def test_workers_do_not_change_the_weights_and_threads_are_restored(task, ladder
     with pytest.raises(RuntimeError):
         explain_lime(ladder_of(task, ladder.images), bad, num_samples=16, workers=2, progress=False, target=1)
     assert torch.get_num_threads() == threads
+
+
+class Stateful(torch.nn.Module):
+    """Keeps a membrane-like state on the module during a call (as spiking neurons do)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.mem = None
+
+    def forward(self, x):
+        self.mem = torch.zeros_like(x)
+        for _ in range(4):
+            self.mem = 0.5 * self.mem + self.conv(x)
+        return self.mem.mean((2, 3))
+
+
+def test_stateful_task_gets_one_copy_per_worker():
+    from hmxai.tasks.base import wrap_task
+
+    torch.manual_seed(0)
+    task = wrap_task(Stateful(), num_classes=3, name="stateful")
+    ladder = ladder_of(task, image(3))
+    one = explain_lime(ladder, task, num_samples=48, workers=1, batch_size=2, progress=False)
+    two = explain_lime(ladder, task, num_samples=48, workers=2, batch_size=2, progress=False)
+    assert torch.equal(one.weights, two.weights)
+    assert task.net.mem is not None and task.net.mem.shape[0] == 1  # only the ladder's own call touched it

@@ -138,18 +138,18 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
     rows = len(ladder)
     starts = list(range(0, num_samples, batch_size))
 
-    def one_batch(index: int) -> np.ndarray:
+    def one_batch(model, index: int) -> np.ndarray:
         r, i = divmod(index, len(starts))
         i = starts[i]
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             on = pixel_on[i : i + batch_size][:, segments].unsqueeze(1)  # (b, 1, H, W)
             batch = torch.where(on, images[r], fills[r]).contiguous(memory_format=torch.channels_last)
-            return torch.softmax(fast(batch).float(), dim=-1)[:, target].double().numpy()
+            return torch.softmax(model(batch).float(), dim=-1)[:, target].double().numpy()
 
     images = [ladder.images[r : r + 1].float() for r in range(rows)]
     fills = [superpixel_fill(x, segments, fill) for x in images]
     with tqdm(total=rows * num_samples, desc="lime", unit="img", disable=not progress, leave=False) as bar:
-        out = parallel_batches(one_batch, rows * len(starts), workers, done=lambda p: bar.update(len(p)))
+        out = parallel_batches(one_batch, rows * len(starts), fast, workers, done=lambda p: bar.update(len(p)))
     probs = np.concatenate(out).reshape(rows, num_samples)
     weights, intercepts, scores = [], [], []
     for r in range(rows):
