@@ -6,6 +6,41 @@ import argparse
 from typing import Any, Dict
 
 
+def _samples(text: str) -> int:
+    n = int(text)
+    if n < 2:
+        raise argparse.ArgumentTypeError("LIME needs at least 2 samples")
+    return n
+
+
+def _fraction(text: str) -> float:
+    v = float(text)
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError("a fraction in (0, 1]")
+    return v
+
+
+def _width(text: str):
+    if text in ("one-column", "two-column"):
+        return text
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("one-column, two-column or a width in inches") from None
+    if not 1 <= v <= 20:
+        raise argparse.ArgumentTypeError("a width between 1 and 20 inches")
+    return v
+
+
+def _codec(text: str):
+    """``jpeg`` or ``jpeg:10,40``: a codec and, optionally, its own qualities."""
+    name, _, qs = text.partition(":")
+    try:
+        return name, [int(q) for q in qs.split(",")] if qs else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"qualities must be integers: {text!r}") from None
+
+
 def add_parser(sub) -> None:
     from hmxai.codecs import DEFAULT_LEARNED_CODEC
     from hmxai.explain.lime import SEGMENTATIONS
@@ -16,21 +51,22 @@ def add_parser(sub) -> None:
                    help="image file; default the embedded sample 'chelsea' (224x224 crop)")
     p.add_argument("--method", action="append", default=None, choices=PIXEL_METHODS.names() + sorted(ALIASES),
                    help="explanation method, repeatable (default: grad-cam and lime)")
-    p.add_argument("--codec", action="append", default=None,
-                   help=f"codec, repeatable: codecs side by side (default {DEFAULT_LEARNED_CODEC})")
+    p.add_argument("--codec", action="append", default=None, type=_codec,
+                   help=f"codec, repeatable: codecs side by side; NAME:Q1,Q2 gives it its own qualities "
+                        f"(default {DEFAULT_LEARNED_CODEC})")
     p.add_argument("--qualities", type=int, nargs="+", default=None,
-                   help="qualities of every codec given (default: each codec's own ladder)")
+                   help="qualities of every --codec given without its own (default: each codec's ladder)")
     p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: top-1 on the original)")
     p.add_argument("--seed", type=int, default=0, help="LIME: seed of the perturbation masks")
-    p.add_argument("--samples", type=int, default=1000, help="LIME: perturbations per row")
+    p.add_argument("--samples", type=_samples, default=1000, help="LIME: perturbations per row")
     p.add_argument("--segmentation", default="quickshift", choices=SEGMENTATIONS.names(), help="LIME superpixels")
     p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"), help="LIME classifier calls")
-    p.add_argument("--top", type=float, default=0.1, help="drift: fraction for the top-k IoU")
+    p.add_argument("--top", type=_fraction, default=0.1, help="drift: fraction for the top-k IoU")
     p.add_argument("--faithfulness", action="store_true", help="also: pixel deletion/insertion AUCs")
     p.add_argument("--baseline", default="blur", choices=BASELINES, help="faithfulness: what removed pixels become")
     p.add_argument("--figure", default=None, help="write the grid figure to FIGURE.pdf/.svg/.png")
-    p.add_argument("--width", default="two-column", help="figure width: one-column, two-column or inches")
+    p.add_argument("--width", type=_width, default="two-column", help="figure width: one-column, two-column or inches")
     p.add_argument("--json", action="store_true")
 
 
@@ -48,7 +84,8 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 
     task = resolve_task(args.task)
     image = _default_image() if args.image is None else args.image
-    codecs = {c: args.qualities for c in (args.codec or [DEFAULT_LEARNED_CODEC])}
+    codecs = {name: qs if qs is not None else args.qualities
+              for name, qs in (args.codec or [(DEFAULT_LEARNED_CODEC, None)])}
     ladder = rate_ladder(image, codecs, task=task, progress=not args.json)
     methods = args.method or ["grad-cam", "lime"]
     explanations = explain_ladder(ladder, methods, task, target=args.target, seed=args.seed,
@@ -79,8 +116,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         from hmxai.plots import save_figure
         from hmxai.plots.explanations import plot_explanation_grid
 
-        width = args.width if args.width in ("one-column", "two-column") else float(args.width)
-        fig = plot_explanation_grid(ladder, explanations, width=width)
+        fig = plot_explanation_grid(ladder, explanations, width=args.width)
         out["figures"] = save_figure(fig, args.figure)
         plt.close(fig)
     return out

@@ -74,3 +74,23 @@ def test_ladder_drift(small, lite0):
     assert ladder.measured_bpp[0] < ladder.measured_bpp[1] and ladder.psnr[0] < ladder.psnr[1]
     with pytest.raises(ValueError, match="no target layer"):
         cam_maps(wrap_task(nn.Flatten(), num_classes=3), small, 0)
+
+
+def test_maps_follow_the_tasks_resize_and_crop():
+    """A task that resizes (short side 40) and center-crops (32): the map lands where the crop's
+    top-right quadrant lies in the 64x96 image, and is 0 where the network saw nothing."""
+    base = quadrant_task()
+    task = wrap_task(base.net, num_classes=3, target_layer="2", resize=40, input_size=32)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+    (size, top, left) = task.crop_geometry(64, 96)
+    assert size == (40, 60) and (top, left) == (4, 14)
+    maps = cam_maps(task, x, target=1)[0].clamp(min=0)
+    # the crop spans rows 6.4..57.6 and columns 22.4..73.6 of the image; its top-right quadrant
+    # rows 6.4..32 and columns 48..73.6
+    assert float(maps[:, :18].sum()) < 1e-6 * float(maps.sum())  # left of the crop
+    assert float(maps[:, 78:].sum()) < 1e-6 * float(maps.sum())  # right of the crop
+    assert float(maps[36:].sum()) < 1e-3 * float(maps.sum())      # below the quadrant
+    rows = (maps.sum(1) > 1e-6 * maps.sum()).nonzero().flatten()
+    cols = (maps.sum(0) > 1e-6 * maps.sum()).nonzero().flatten()
+    assert 5 <= int(rows[0]) <= 8 and 31 <= int(rows[-1]) <= 34  # quadrant rows 6.4..32 (+ bilinear edge)
+    assert 45 <= int(cols[0]) <= 49 and 72 <= int(cols[-1]) <= 75  # quadrant columns 48..73.6

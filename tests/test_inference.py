@@ -71,3 +71,49 @@ def test_unsafe_or_untraceable_networks_stay_exact():
         assert count(fast, nn.BatchNorm2d) == 1
         with torch.no_grad():
             torch.testing.assert_close(fast(x), task(x), atol=1e-6, rtol=1e-5)
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """A batch-norm subclass that does more (as timm's BatchNormAct2d): must not be folded."""
+
+    def forward(self, x):
+        return torch.relu(super().forward(x)) * 2
+
+
+class StdConv(nn.Conv2d):
+    """A convolution subclass that transforms its weights: must not be folded into."""
+
+    def forward(self, x):
+        w = (self.weight - self.weight.mean()) / (self.weight.std() + 1e-5)
+        return nn.functional.conv2d(x, w, self.bias, self.stride, self.padding)
+
+
+def test_only_plain_eval_batch_norm_after_a_known_conv_is_folded():
+    x = torch.rand(2, 3, 8, 8)
+    cases = [nn.Sequential(nn.Conv2d(3, 4, 3), BatchNormAct(4)), nn.Sequential(StdConv(3, 4, 3), nn.BatchNorm2d(4))]
+    train_bn = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    for net in cases + [train_bn]:
+        with torch.no_grad():
+            net[1].running_mean.uniform_(-1, 1)
+        net.eval()
+    train_bn[1].train()
+    for net in cases + [train_bn]:
+        out = fold_network(copy.deepcopy(net))
+        assert count(out, nn.BatchNorm2d) == 1
+    for net in cases:
+        fast = inference_copy(wrap_task(nn.Sequential(net, nn.Flatten()), num_classes=4 * 36), probe=x[:1])
+        with torch.no_grad():
+            torch.testing.assert_close(fast(x), nn.Sequential(net, nn.Flatten())(x), atol=1e-5, rtol=1e-5)
+
+
+def test_user_hooks_are_not_copied():
+    task = quadrant_task()
+    calls = []
+    handle = task.net[1].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        fast = inference_copy(task)
+        with torch.no_grad():
+            fast(torch.rand(1, 3, 16, 16))
+        assert calls == [] and len(task.net[1]._forward_hooks) == 1
+    finally:
+        handle.remove()

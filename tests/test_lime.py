@@ -97,8 +97,22 @@ def test_fill_is_each_superpixels_mean():
     assert torch.equal(superpixel_fill(x, seg, 0.25), torch.full_like(x[0], 0.25))
 
 
+class FailOnBatch(torch.nn.Module):
+    """Lets single images through (the ladder, the probe) and fails on LIME's batches."""
+
+    def forward(self, x):
+        if x.shape[0] > 1:
+            raise RuntimeError("no batch, please")
+        return x
+
+
+def failing_task():
+    t = quadrant_task()
+    t.net = torch.nn.Sequential(FailOnBatch(), *t.net)
+    return t
+
+
 def test_model_untouched_also_after_an_exception(task, ladder):
-    other = ladder_of(task, ladder.images)
     task.train()
     before = {k: v.clone() for k, v in task.state_dict().items()}
     try:
@@ -106,13 +120,17 @@ def test_model_untouched_also_after_an_exception(task, ladder):
         assert task.training and hooks(task) == 0
         with pytest.raises(ValueError, match="num_samples"):
             explain_lime(ladder, task, num_samples=1)
-        bad = quadrant_task()
-        bad.net[-1] = torch.nn.Linear(5, 3)  # wrong shape: fails inside the forward pass
-        with pytest.raises(RuntimeError):
-            explain_lime(other, bad, num_samples=16, progress=False, target=1)
     finally:
         task.eval()
     assert all(torch.equal(before[k], v) for k, v in task.state_dict().items()) and hooks(task) == 0
+    bad = failing_task()
+    bad_ladder = ladder_of(bad, ladder.images[:1])
+    bad.train()
+    bad_before = {k: v.clone() for k, v in bad.state_dict().items()}
+    with pytest.raises(RuntimeError):
+        explain_lime(bad_ladder, bad, num_samples=16, progress=False, target=1)
+    assert bad.training and hooks(bad) == 0
+    assert all(torch.equal(bad_before[k], v) for k, v in bad.state_dict().items())
 
 
 def test_bad_arguments(task, ladder):
@@ -135,14 +153,16 @@ def test_bfloat16_runs_and_is_close(task, ladder):
 
 def test_workers_do_not_change_the_weights_and_threads_are_restored(task, ladder):
     threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # so that restoring is visible even where torch starts with one thread
     one = explain_lime(ladder, task, num_samples=40, workers=1, batch_size=3, progress=False)
     two = explain_lime(ladder, task, num_samples=40, workers=2, batch_size=3, progress=False)
-    assert torch.equal(one.weights, two.weights) and torch.get_num_threads() == threads
-    bad = quadrant_task()
-    bad.net[-1] = torch.nn.Linear(5, 3)
-    with pytest.raises(RuntimeError):
-        explain_lime(ladder_of(task, ladder.images), bad, num_samples=16, workers=2, progress=False, target=1)
-    assert torch.get_num_threads() == threads
+    assert torch.equal(one.weights, two.weights) and torch.get_num_threads() == 2
+    bad = failing_task()
+    bad_ladder = ladder_of(bad, ladder.images[:1])
+    with pytest.raises(RuntimeError, match="batch"):
+        explain_lime(bad_ladder, bad, num_samples=16, workers=2, progress=False, target=1)
+    assert torch.get_num_threads() == 2
+    torch.set_num_threads(threads)
 
 
 class Stateful(torch.nn.Module):
@@ -166,7 +186,8 @@ def test_stateful_task_gets_one_copy_per_worker():
     torch.manual_seed(0)
     task = wrap_task(Stateful(), num_classes=3, name="stateful")
     ladder = ladder_of(task, image(3))
-    one = explain_lime(ladder, task, num_samples=48, workers=1, batch_size=2, progress=False)
-    two = explain_lime(ladder, task, num_samples=48, workers=2, batch_size=2, progress=False)
+    # fold=False: the copies are the module itself (with its state attribute), not a traced graph
+    one = explain_lime(ladder, task, num_samples=48, workers=1, batch_size=2, fold=False, progress=False)
+    two = explain_lime(ladder, task, num_samples=48, workers=2, batch_size=2, fold=False, progress=False)
     assert torch.equal(one.weights, two.weights)
     assert task.net.mem is not None and task.net.mem.shape[0] == 1  # only the ladder's own call touched it

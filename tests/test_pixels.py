@@ -109,6 +109,8 @@ def test_real_ladder_two_codecs(small, lite0):
     assert default_qualities("hmxai-msh") == (1, 2, 3, 4, 5) and len(default_qualities("webp")) == 5
     with pytest.raises(ValueError, match="not by"):
         explain_pixels(ladder, "grad-cam", quadrant_task())
+    with pytest.raises(TypeError, match="num_sample"):
+        explain_ladder(ladder, ["grad-cam", "lime"], lite0, num_sample=10)
     with pytest.raises(ValueError, match="one at a time"):
         rate_ladder(torch.cat([small, small]), "jpeg", [50], lite0)
     with pytest.raises(ValueError, match="mapping"):
@@ -145,7 +147,7 @@ def test_cli_explain_json_and_figure(tmp_path, chelsea):
     path = tmp_path / "cat.png"
     to_pil(chelsea[..., :64, :64]).save(path)
     env = {**os.environ, "HMXAI_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "hmxai.cli", "explain", str(path), "--codec", "jpeg", "--qualities", "10", "60",
+    cmd = [sys.executable, "-m", "hmxai.cli", "explain", str(path), "--codec", "jpeg:10,60",
            "--method", "gradcam", "--method", "lime", "--samples", "16", "--seed", "3", "--faithfulness",
            "--figure", str(tmp_path / "fig"), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
@@ -162,3 +164,7 @@ def test_cli_explain_json_and_figure(tmp_path, chelsea):
     bad = subprocess.run([sys.executable, "-m", "hmxai.cli", "explain", str(tmp_path / "missing.png"), "--json"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert bad.returncode == 2 and "error" in json.loads(bad.stdout)
+    for wrong in (["--width", "abc"], ["--samples", "1"], ["--top", "0"], ["--codec", "jpeg:ten"]):
+        early = subprocess.run([sys.executable, "-m", "hmxai.cli", "explain", str(path), *wrong],
+                               capture_output=True, text=True, env=env, timeout=600)
+        assert early.returncode == 2 and f"error: argument {wrong[0]}" in early.stderr  # argparse, before any work

@@ -12,8 +12,9 @@ Methods (:data:`CAM_METHODS`), both captum layer attributions on the task's ``ta
 * ``hires-cam`` (Draelos & Carin 2020): map = sum over channels of gradient x activation,
   element-wise (captum ``LayerGradientXActivation``), faithful to the layer's first-order effect.
 
-Maps are kept raw and signed (before the ReLU that drawings apply), upsampled bilinearly to
-the image size. The explained class is the task's top-1 on the original for every rate, so
+Maps are kept raw and signed (before the ReLU that drawings apply) and mapped back to image
+pixels through the task's own resize and center crop (:meth:`TaskModel.to_image`): the part of
+the image the network never saw gets 0. The explained class is the task's top-1 on the original for every rate, so
 maps at different rates answer the same question. Any task model with a target layer works,
 including the spiking ones (they expose ``target_layer`` like every :class:`TaskModel`).
 """
@@ -58,7 +59,10 @@ def cam_maps(task, images: Tensor, target: int, method: str = "grad-cam") -> Ten
     fn = CAM_METHODS.entry(method).factory
     with eval_mode(task), torch.enable_grad():
         raw = fn(task, layer, images.detach().clone().requires_grad_(True), target)
-    return F.interpolate(raw.detach().float(), size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    raw = raw.detach().float()
+    if hasattr(task, "to_image"):  # through the task's resize and crop, back to image pixels
+        return task.to_image(raw, tuple(images.shape[-2:]))[:, 0]
+    return F.interpolate(raw, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 
 
 def topk_mask(m: Tensor, fraction: float) -> Tensor:
@@ -77,6 +81,11 @@ def resolve_target(ladder: RateLadder, task, target: Optional[int]) -> Tuple[obj
     task = resolve_task(task if task is not None else ladder.task)
     if task.name != ladder.task:
         raise ValueError(f"the ladder was predicted by {ladder.task!r}, not by {task.name!r}")
+    with eval_mode(task), torch.no_grad():
+        top1 = int(task(ladder.images[:1]).argmax(-1))
+    if top1 != ladder.predictions[0].indices[0]:
+        raise ValueError(f"this {task.name!r} model does not give the ladder's prediction on the original: "
+                         "explain with the task model that made the ladder")
     target = ladder.predictions[0].indices[0] if target is None else int(target)
     if not 0 <= target < task.num_classes:
         raise ValueError(f"target {target} is not a class of the task (0..{task.num_classes - 1})")
@@ -85,7 +94,8 @@ def resolve_target(ladder: RateLadder, task, target: Optional[int]) -> Tuple[obj
 
 def explain_cam(ladder: RateLadder, task=None, *, method: str = "grad-cam",
                 target: Optional[int] = None) -> PixelExplanation:
-    """CAMs of ``target`` on every row of ``ladder``, one batched forward and backward pass."""
+    """CAMs of ``target`` on every row of ``ladder``: one batched forward and backward pass for the
+    maps, one batched forward for the target's probabilities."""
     task, target = resolve_target(ladder, task, target)
     start = time.perf_counter()
     maps = cam_maps(task, ladder.images, target, method)

@@ -79,9 +79,7 @@ def rate_ladder(image, codec: CodecSpec = None, qualities: Optional[Sequence[int
     from hmxai.pipeline import resolve_task
 
     task = resolve_task(task)
-    x = load_image(image)
-    if x.shape[0] != 1:
-        raise ValueError("a rate ladder holds one image: x must be (1, 3, H, W)")
+    x = load_image(image)  # one image: (1, 3, H, W); batches are refused there
     decoded, names, qs, bpp = [], [], [], []
     for c, q in tqdm(_rungs(DEFAULT_LEARNED_CODEC if codec is None else codec, qualities), desc="ladder",
                      disable=not progress, leave=False):

@@ -13,7 +13,9 @@ tensor/array conversion, the seed, the batching and the progress bar:
   segmentation parameters, never on ``seed``; every rate uses it, so rows differ only by what
   compression did.
 * **masks**: ``seed`` draws the ``num_samples x F`` on/off matrix exactly as stock
-  ``LimeImageExplainer(random_state=seed)`` does (row 0 all on), once, for all rates. Stock LIME's
+  ``LimeImageExplainer(random_state=seed).explain_instance(..., random_seed=...)`` does (row 0
+  all on; without ``random_seed`` stock first draws a segmentation seed from the same state, so
+  its masks differ), once, for all rates. Stock LIME's
   own ``random_seed`` fixes only the segmentation; here the same seed gives the same masks, the
   same classifier inputs and the same weights, bit for bit.
 * **perturbed images** are built in torch (``where(mask, image, fill)``; ``fill="mean"`` is stock
@@ -134,7 +136,7 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
     data = sample_masks(num_samples, num_features, seed)
     pixel_on = torch.from_numpy(data.astype(bool))  # (S, F)
     distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
-    fast = inference_copy(task, fold=fold)
+    fast = inference_copy(task, fold=fold, probe=ladder.images[:1].float())
     rows = len(ladder)
     starts = list(range(0, num_samples, batch_size))
 

@@ -122,7 +122,7 @@ def pixel_faithfulness(ladder: RateLadder, explanation: PixelExplanation, task=N
         raise ValueError("the explanation does not belong to this ladder (different number of rows)")
     task, target = resolve_target(ladder, task, explanation.target)
     fractions = [i / (points - 1) for i in range(points)]
-    fast = inference_copy(task)
+    fast = inference_copy(task, probe=ladder.images[:1].float())
     generator = torch.Generator().manual_seed(seed)
     curves = {k: [] for k in ("deletion", "insertion", "random_deletion", "random_insertion")}
     with torch.inference_mode():
@@ -145,10 +145,10 @@ def explain_ladder(ladder: RateLadder, methods: Sequence[str] = ("grad-cam", "li
     """Several methods on the same ladder; ``params`` go to the methods that take them (e.g. LIME's seed)."""
     import inspect
 
-    out = []
-    for m in methods:
-        fn = PIXEL_METHODS.entry(ALIASES.get(m, m)).factory
-        sig = inspect.signature(fn.func if isinstance(fn, partial) else fn)
-        out.append(fn(ladder, task, **{k: v for k, v in params.items() if k in sig.parameters}))
-    return out
+    fns = [PIXEL_METHODS.entry(ALIASES.get(m, m)).factory for m in methods]
+    accepted = [set(inspect.signature(fn.func if isinstance(fn, partial) else fn).parameters) for fn in fns]
+    unknown = set(params) - set().union(*accepted)
+    if unknown:
+        raise TypeError(f"no method among {list(methods)} takes {sorted(unknown)}")
+    return [fn(ladder, task, **{k: v for k, v in params.items() if k in names}) for fn, names in zip(fns, accepted)]
 

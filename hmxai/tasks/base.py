@@ -13,7 +13,7 @@ Set ``resize=None`` to skip steps 1 and 2 (the input is then used as is).
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -63,18 +63,38 @@ class TaskModel(nn.Module):
             net.get_submodule(target_layer)  # fail now, not at explanation time
         self.eval()
 
+    def crop_geometry(self, h: int, w: int) -> Optional[Tuple[Tuple[int, int], int, int]]:
+        """For an ``h x w`` image: the resized size and the crop's top/left corner in it (None: no resize)."""
+        if self.resize is None:
+            return None
+        scale = self.resize / min(h, w)
+        size = (max(self.input_size, round(h * scale)), max(self.input_size, round(w * scale)))
+        return size, (size[0] - self.input_size) // 2, (size[1] - self.input_size) // 2
+
     def preprocess(self, x: Tensor) -> Tensor:
         """(B, 3, H, W) in [0, 1] -> (B, 3, S, S) normalized network input."""
-        if self.resize is not None:
-            h, w = x.shape[-2:]
-            scale = self.resize / min(h, w)
-            size = (max(self.input_size, round(h * scale)), max(self.input_size, round(w * scale)))
-            if size != (h, w):
+        geometry = self.crop_geometry(*x.shape[-2:])
+        if geometry is not None:
+            size, top, left = geometry
+            if size != tuple(x.shape[-2:]):
                 x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-            top = (x.shape[-2] - self.input_size) // 2
-            left = (x.shape[-1] - self.input_size) // 2
             x = x[..., top : top + self.input_size, left : left + self.input_size]
         return (x - self.mean) / self.std
+
+    def to_image(self, maps: Tensor, image_size: Tuple[int, int]) -> Tensor:
+        """Maps over the network input ``(B, C, h, w)`` -> ``(B, C, H, W)`` over the image.
+
+        Undoes the preprocessing geometrically: upsample to the crop, place the crop in the
+        resized frame (zero where the network saw nothing), resize the frame to the image.
+        """
+        geometry = self.crop_geometry(*image_size)
+        if geometry is None:
+            return F.interpolate(maps, size=image_size, mode="bilinear", align_corners=False)
+        size, top, left = geometry
+        crop = F.interpolate(maps, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        frame = maps.new_zeros(maps.shape[:2] + tuple(size))
+        frame[..., top : top + self.input_size, left : left + self.input_size] = crop
+        return F.interpolate(frame, size=image_size, mode="bilinear", align_corners=False)
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (B, 3, H, W) float in [0, 1] -> logits (B, num_classes)."""
