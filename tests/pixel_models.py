@@ -1,5 +1,6 @@
 """Tiny task models and hand-made ladders for the pixel-explanation tests."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -56,3 +57,16 @@ def ladder_of(task, images, codecs=None) -> RateLadder:
 
 def hooks(module: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._backward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+
+
+@pytest.fixture(scope="module")
+def task():
+    """The quadrant model (with batch norm), shared by a test module."""
+    return quadrant_task()
+
+
+@pytest.fixture(scope="module")
+def ladder(task):
+    """Original, a darker copy, a mirrored copy: three rows the quadrant model sees differently."""
+    x = image()
+    return ladder_of(task, torch.cat([x, (x * 0.8).clamp(0, 1), x.flip(-1)]))

@@ -8,26 +8,14 @@ from hmxai.explain.cam import CAM_METHODS, cam_maps, explain_cam, topk_mask
 from hmxai.explain.ladder import rate_ladder
 from hmxai.explain.pixels import drift
 from hmxai.tasks.base import wrap_task
+from pixel_models import quadrant_task as pixel_quadrant_task
 
 SIDE = 64
 
 
-class TopRight(nn.Module):
-    """Sees only the top-right quadrant (not symmetric: a transposed map would fail)."""
-
-    def forward(self, x):
-        mask = torch.zeros_like(x)
-        mask[..., : x.shape[-2] // 2, x.shape[-1] // 2 :] = 1
-        return x * mask
-
-
 def quadrant_task():
-    torch.manual_seed(0)
-    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
-    net = nn.Sequential(TopRight(), conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3))
-    with torch.no_grad():
-        net[-1].weight.abs_()  # every channel supports every class: positive evidence
-    return wrap_task(net, num_classes=3, target_layer="2")
+    """Sees only the top-right quadrant (tests/pixel_models.py), no batch norm; layer "2" is its ReLU."""
+    return pixel_quadrant_task(batch_norm=False)
 
 
 @pytest.mark.parametrize("method", CAM_METHODS.names())

@@ -5,18 +5,7 @@ import pytest
 import torch
 
 from hmxai.explain.lime import SEGMENTATIONS, explain_lime, sample_masks, segment, superpixel_fill
-from pixel_models import SIDE, hooks, image, ladder_of, quadrant_task
-
-
-@pytest.fixture(scope="module")
-def task():
-    return quadrant_task()
-
-
-@pytest.fixture(scope="module")
-def ladder(task):
-    x = image()
-    return ladder_of(task, torch.cat([x, (x * 0.8).clamp(0, 1), x.flip(-1)]))
+from pixel_models import SIDE, hooks, image, ladder, ladder_of, quadrant_task, task  # noqa: F401 (fixtures)
 
 
 def test_equals_stock_lime(task, ladder):

@@ -17,20 +17,9 @@ from hmxai.explain.pixels import (
     pixel_faithfulness,
 )
 from hmxai.types.ladder import Drift, PixelExplanation, PixelFaithfulness, RateLadder
-from pixel_models import SIDE, hooks, image, ladder_of, quadrant_task
+from pixel_models import SIDE, hooks, image, ladder, ladder_of, quadrant_task, task  # noqa: F401 (fixtures)
 
 FAST = {"lime": {"num_samples": 32, "progress": False}}
-
-
-@pytest.fixture(scope="module")
-def task():
-    return quadrant_task()
-
-
-@pytest.fixture(scope="module")
-def ladder(task):
-    x = image()
-    return ladder_of(task, torch.cat([x, (x * 0.7).clamp(0, 1), x.flip(-1)]))
 
 
 @pytest.mark.parametrize("method", PIXEL_METHODS.names())
