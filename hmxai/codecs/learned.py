@@ -262,6 +262,34 @@ class LearnedCodec(Codec):
     def decompress(self, encoded: EncodedImage) -> Tensor:
         return self.decode_latent(encoded)[1]
 
+    @torch.no_grad()
+    def compress_latent(self, y_hat: Tensor, latent: LatentResult, reference: EncodedImage) -> EncodedImage:
+        """Real bytes of another quantized latent under ``latent``'s entropy model.
+
+        ``y_hat: (1, M, h, w)`` must lie on the quantization grid of ``latent`` (e.g. its
+        ``y_hat`` with some channels set to their most probable value, as the explorer's
+        channel budget does: each such element then costs one cheap symbol). The side
+        information is ``reference``'s (the stream :meth:`compress` wrote for the same image),
+        so :meth:`decompress` reads the result and decodes exactly ``y_hat``.
+        Autoregressive models are refused: their context would change with ``y_hat``.
+        """
+        if self.family == "autoregressive":
+            raise ValueError(f"{self.name}: an autoregressive context model cannot re-code a changed latent "
+                             "without re-running its context; use a factorized, scale or mean-scale codec")
+        self._check_encoded(reference)
+        strings, _, _ = self._split(reference)
+        if y_hat.shape != latent.y_hat.shape or y_hat.shape[0] != 1:
+            raise ValueError(f"y_hat must be shaped like the latent {tuple(latent.y_hat.shape)}, "
+                             f"got {tuple(y_hat.shape)}")
+        m = self.model
+        if self.family == "factorized":
+            strings = [m.entropy_bottleneck.compress(y_hat)[0]]
+        else:
+            indexes = m.gaussian_conditional.build_indexes(latent.scales)
+            strings = [m.gaussian_conditional.compress(y_hat, indexes, means=latent.means)[0], strings[1]]
+        params = dict(reference.params, lengths=[len(s) for s in strings])
+        return EncodedImage(self.name, self.quality, reference.image_size, b"".join(strings), params)
+
     def describe(self) -> Dict[str, Any]:
         d = super().describe()
         d.update(

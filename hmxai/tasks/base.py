@@ -115,7 +115,10 @@ class TaskModel(nn.Module):
     def predict(self, x: Tensor, k: int = 5) -> List[Prediction]:
         """Top-k classes and softmax probabilities for each image of the batch."""
         check_batch(x)
-        logits = self(x.float())
+        return self.top_k(self(x.float()), k)
+
+    def top_k(self, logits: Tensor, k: int = 5) -> List[Prediction]:
+        """Top-k classes and softmax probabilities from logits ``(B, num_classes)`` of this model."""
         if logits.shape[-1] != self.num_classes:
             raise ValueError(
                 f"{self.name}: the network gives {logits.shape[-1]} logits "

@@ -1,0 +1,367 @@
+"""From an explorer state to its view: real bytes, decoded image, bit map, error, top-5, explanation.
+
+Data flow (one way)::
+
+    image --codec.compress--> bytes --decompress--> x_hat          (one "rung" per codec/quality, cached)
+          --codec.analyze--> latent, bits per element, channel scores
+    rung + kept channels --g_s--> x_hat' --task--> top-5, target probability
+                         --compress_latent--> real bytes of the kept channels (measured bpp)
+                         --> PSNR, MS-SSIM, |error| map, bit map, explanation map --> PNG bytes
+
+Dropping channels replaces them by their "not transmitted" value (the entropy model's most
+probable value, see :mod:`hmxai.explain.objective`). Every rung and view lives in the
+process-wide :data:`~hmxai.explore.cache.CACHE` under the fingerprints of the image, the task
+and the codec weights, so a re-run cell or a second explorer on the same image reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from hmxai.explore.cache import CACHE, ByteLRU
+from hmxai.explore.render import colorize, overlay, png
+from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
+
+#: pixel explanations the explorer offers (``none`` skips the overlay)
+METHODS: Tuple[str, ...] = ("grad-cam", "hires-cam", "lime", "none")
+
+
+@lru_cache(maxsize=32)
+def _codec(name: str, quality: int):
+    from hmxai.codecs import create_codec
+
+    return create_codec(name, quality=quality)
+
+
+def default_codecs() -> Tuple[str, ...]:
+    """Codecs that work offline: hmxai's zoo first, then every classical codec.
+
+    CompressAI's architectures need downloaded weights (random init otherwise) and are
+    offered only when named explicitly.
+    """
+    from hmxai.codecs import CODECS, DEFAULT_LEARNED_CODEC, list_codecs
+
+    zoo = [n for n in list_codecs(learned=True) if CODECS.entry(n).facts.get("zoo")]
+    zoo.sort(key=lambda n: n != DEFAULT_LEARNED_CODEC)
+    return tuple(zoo) + tuple(list_codecs(learned=False))
+
+
+def fingerprint(*arrays: Iterable) -> str:
+    """Short SHA-1 of tensors' bytes (image) or of a module's parameters and buffers."""
+    digest = hashlib.sha1()
+    for a in arrays:
+        if isinstance(a, torch.nn.Module):
+            for key, value in sorted(a.state_dict().items()):
+                digest.update(key.encode())
+                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            digest.update(torch.as_tensor(a).detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One (codec, quality) of the image: its real stream and, for learned codecs, the latent.
+
+    ``bits``: (M, h, w) float32 estimated bits of each latent element; ``baseline``: (1, M, h, w)
+    the value of a channel that is not transmitted; ``order_keys``: per ordering name, (M,)
+    channel indices, first sent first; ``machine``/``human``: (M,) channel importance.
+    """
+
+    codec: object
+    encoded: object
+    x_hat: Tensor
+    latent: object = None
+    bits: Optional[Tensor] = None
+    baseline: Optional[Tensor] = None
+    machine: Optional[Tensor] = None
+    human: Optional[Tensor] = None
+    scores: object = None
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [self.x_hat, self.bits, self.baseline]
+        if self.latent is not None:
+            lat = self.latent
+            tensors += [lat.x_hat, lat.y, lat.y_hat, lat.y_likelihoods, lat.means, lat.scales]
+        return sum(t.numel() * t.element_size() for t in tensors if t is not None) + len(self.encoded.payload)
+
+
+class ExplorerEngine:
+    """Views of one image under every codec, quality, channel budget and explanation method.
+
+    Args:
+        image: anything :func:`hmxai.load_image` reads (one image).
+        task: task model or registry name (default EfficientNet-Lite0, offline).
+        codecs: codec names to offer (default :func:`default_codecs`).
+        qualities: optional ``{codec: [qualities]}`` overriding the default ladders
+            (:func:`hmxai.explain.ladder.default_qualities`).
+        channel_method: how channel importance is scored (a name in
+            :data:`hmxai.explain.channels.CHANNEL_METHODS`; default the fast input-x-gradient).
+        lime_samples: LIME's samples per view (LIME is computed on demand, ~10 s for 300).
+        cache: where rungs and views are kept (default the process-wide cache).
+    """
+
+    def __init__(self, image, task=None, *, codecs: Optional[Sequence[str]] = None,
+                 qualities: Optional[Mapping[str, Sequence[int]]] = None,
+                 channel_method: str = "input-x-gradient", lime_samples: int = 300,
+                 cache: Optional[ByteLRU] = None):
+        from hmxai.codecs import CODECS
+        from hmxai.explain.channels import CHANNEL_METHODS
+        from hmxai.explain.objective import eval_mode
+        from hmxai.images import load_image, to_uint8
+        from hmxai.pipeline import resolve_task
+
+        self.x = load_image(image)
+        if self.x.shape[0] != 1:
+            raise ValueError("the explorer shows one image: give a (1, 3, H, W) tensor, not a batch")
+        self.task = resolve_task(task)
+        self.codecs = tuple(default_codecs() if codecs is None else codecs)
+        if not self.codecs:
+            raise ValueError("give at least one codec")
+        for name in self.codecs:
+            CODECS.entry(name)  # unknown names fail here, with the list of known ones
+        self._qualities = {k: tuple(int(q) for q in v) for k, v in (qualities or {}).items()}
+        for name, qs in self._qualities.items():
+            if name not in self.codecs or not qs:
+                raise ValueError(f"qualities given for {name!r}, which is not among the codecs or has none")
+        CHANNEL_METHODS.entry(channel_method)
+        if lime_samples < 10:
+            raise ValueError("lime_samples must be at least 10")
+        self.channel_method, self.lime_samples = channel_method, int(lime_samples)
+        self.cache = CACHE if cache is None else cache
+        with eval_mode(self.task), torch.no_grad():
+            self.original = self.task.predict(self.x, k=5)[0]
+        self.target = self.original.indices[0]
+        self.key = (fingerprint(self.x), self.task.name, fingerprint(self.task))
+        self.original_png = png(to_uint8(self.x))
+
+    # ------------------------------------------------------------------ ladders
+    def qualities(self, codec: str) -> Tuple[int, ...]:
+        """The quality ladder of ``codec`` (ascending)."""
+        from hmxai.explain.ladder import default_qualities
+
+        self._check_codec(codec)
+        return tuple(sorted(self._qualities.get(codec) or default_qualities(codec)))
+
+    def is_learned(self, codec: str) -> bool:
+        from hmxai.codecs import CODECS
+
+        return bool(CODECS.entry(codec).facts["learned"])
+
+    def num_channels(self, codec: str) -> Optional[int]:
+        if not self.is_learned(codec):
+            return None
+        c = _codec(codec, self.qualities(codec)[0])
+        return int(c.model.M) if hasattr(c.model, "M") else int(self.rung(codec, self.qualities(codec)[0]).bits.shape[0])
+
+    def _check_codec(self, codec: str) -> None:
+        if codec not in self.codecs:
+            raise ValueError(f"codec {codec!r} is not offered here; choose one of {', '.join(self.codecs)}")
+
+    def _codec_key(self, codec) -> tuple:
+        return (codec.name, codec.quality, getattr(codec, "weights_id", None))
+
+    def rung(self, codec: str, quality: int) -> Rung:
+        """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
+        if quality not in self.qualities(codec):
+            raise ValueError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
+        c = _codec(codec, int(quality))
+        return self.cache.get_or_compute(self.key + ("rung",) + self._codec_key(c), lambda: self._rung(c))
+
+    def _rung(self, c) -> Rung:
+        from hmxai.explain.channels import channel_scores
+        from hmxai.explain.objective import ablation_values, eval_mode
+
+        encoded = c.compress(self.x)
+        x_hat = c.decompress(encoded).clamp(0, 1)
+        if not c.has_latent:
+            return Rung(c, encoded, x_hat)
+        with eval_mode(c.model):
+            latent = c.analyze(self.x)
+        bits = (-torch.log2(latent.y_likelihoods[0].double())).float()
+        scores = channel_scores(self.x, c, self.task, method=self.channel_method)
+        return Rung(c, encoded, x_hat, latent, bits, ablation_values(c, latent),
+                    scores.machine_probability.float(), scores.human_mse.float(), scores)
+
+    # ------------------------------------------------------------------ channel budgets
+    def order(self, codec: str, quality: int, ordering: str = "machine") -> Tuple[int, ...]:
+        """Latent channels of the rung, first sent first, under ``ordering``
+        (:data:`hmxai.explain.budget.ORDERINGS`)."""
+        from hmxai.explain.budget import channel_order
+
+        r = self.rung(codec, quality)
+        if r.scores is None:
+            raise ValueError(f"{codec} is a classical codec: it has no latent channels to order")
+        return tuple(channel_order(r.scores, ordering).tolist())
+
+    def kept(self, codec: str, quality: int, budget: Optional[int] = None, ordering: str = "machine",
+             toggled: Iterable[int] = ()) -> Optional[Tuple[int, ...]]:
+        """Channels sent: the first ``budget`` under ``ordering`` (None: all), each channel of
+        ``toggled`` flipped (sent <-> dropped). None when that is every channel."""
+        if not self.is_learned(codec):
+            if budget is not None or tuple(toggled):
+                raise ValueError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
+            return None
+        order = self.order(codec, quality, ordering)
+        m = len(order)
+        if budget is not None and not 0 <= int(budget) <= m:
+            raise ValueError(f"budget must be in 0..{m}, got {budget}")
+        keep = set(order if budget is None else order[: int(budget)])
+        for ch in toggled:
+            if not 0 <= int(ch) < m:
+                raise ValueError(f"channel {ch} is not a latent channel (0..{m - 1})")
+            keep ^= {int(ch)}
+        return None if len(keep) == m else tuple(sorted(keep))
+
+    # ------------------------------------------------------------------ views
+    def _view_key(self, codec: str, quality: int, kept, method: str) -> tuple:
+        return self.key + ("view",) + self._codec_key(_codec(codec, int(quality))) + (kept, method)
+
+    def peek(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> Optional[ExplorerView]:
+        """The view if it is cached, else None (computes nothing)."""
+        return self.cache.get(self._view_key(codec, quality, _norm_kept(kept), method))
+
+    def view(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> ExplorerView:
+        """The view of a state (cached): see :class:`~hmxai.types.explorer.ExplorerView`."""
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        kept = _norm_kept(kept)
+        if kept is not None and not self.is_learned(codec):
+            raise ValueError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
+        return self.cache.get_or_compute(self._view_key(codec, quality, kept, method),
+                                         lambda: self._view(codec, int(quality), kept, method))
+
+    def _view(self, codec: str, quality: int, kept, method: str) -> ExplorerView:
+        from hmxai.explain.objective import eval_mode
+        from hmxai.images import crop_to, to_uint8
+        from hmxai.metrics import ms_ssim, psnr
+
+        r = self.rung(codec, quality)
+        start = time.perf_counter()
+        bitmap = None
+        bpp_estimated = None
+        bpp_measured = r.encoded.measured_bpp
+        x_hat = r.x_hat
+        if r.latent is not None:
+            lat = r.latent
+            m = lat.y_hat.shape[1]
+            keep = torch.ones(m, dtype=torch.bool)
+            if kept is not None:
+                if kept and not 0 <= min(kept) <= max(kept) < m:
+                    raise ValueError(f"kept channels must be in 0..{m - 1}")
+                keep = torch.zeros(m, dtype=torch.bool)
+                keep[list(kept)] = True
+                y = torch.where(keep.view(1, -1, 1, 1), lat.y_hat, r.baseline)
+                with eval_mode(r.codec.model), torch.no_grad():
+                    x_hat = crop_to(r.codec.model.g_s(y.contiguous(memory_format=torch.channels_last)).clamp(0, 1),
+                                    lat.image_size).contiguous()
+                    if r.codec.family != "autoregressive":
+                        bpp_measured = r.codec.compress_latent(y, lat, r.encoded).measured_bpp
+                    else:  # no real stream exists for a changed autoregressive latent
+                        bpp_measured = float("nan")
+            per_channel = r.bits.sum(dim=(1, 2))
+            bpp_estimated = (float(per_channel[keep].double().sum()) + float(lat.side_bits[0])) / lat.num_pixels
+            bitmap = _bit_density(r.bits, keep, lat.padded_size, lat.image_size)
+        explanation, logits = self._explain(x_hat, method, r)
+        decoded = self.task.top_k(logits, 5)[0]
+        target_probability = float(torch.softmax(logits.double(), dim=-1)[0, self.target])
+        error = (x_hat - self.x).abs().mean(1)[0].numpy()
+        image = to_uint8(x_hat)
+        ov = None if explanation is None else overlay(explanation)
+        level = 1 if kept is None else 0  # live channel-budget views: no zlib time (larger PNGs)
+        return ExplorerView(
+            codec=codec, quality=quality, method=method, kept=kept,
+            num_channels=None if r.latent is None else int(r.latent.y_hat.shape[1]),
+            image_size=tuple(self.x.shape[-2:]), bpp_measured=float(bpp_measured), bpp_estimated=bpp_estimated,
+            psnr=float(psnr(self.x, x_hat)[0]), ms_ssim=float(ms_ssim(self.x, x_hat, dtype=torch.float32)[0]),
+            original=self.original, decoded=decoded, target=self.target,
+            target_label=self.task.labels[self.target], target_probability=float(target_probability),
+            decoded_image=image, error=error.astype(np.float32), bitmap=bitmap, explanation=explanation,
+            channel_bits=None if r.bits is None else tuple(r.bits.sum(dim=(1, 2)).tolist()),
+            machine=None if r.machine is None else tuple(r.machine.tolist()),
+            human=None if r.human is None else tuple(r.human.tolist()),
+            decoded_png=png(image, level), error_png=png(colorize(error, 0.0, ERROR_SCALE, "magma"), level),
+            bitmap_png=None if bitmap is None else png(colorize(bitmap, 0.0, BITS_SCALE, "viridis"), level),
+            overlay_png=None if ov is None else png(ov, level),
+            seconds=time.perf_counter() - start,
+        )
+
+    def _explain(self, x_hat: Tensor, method: str, r: Rung) -> Tuple[Optional[np.ndarray], Tensor]:
+        """The explanation map of ``method`` on ``x_hat`` (None for ``none``) and the task's logits."""
+        from hmxai.explain.cam import cam_maps_and_logits
+        from hmxai.explain.objective import eval_mode
+
+        if method in ("none", "lime"):
+            with eval_mode(self.task), torch.no_grad():
+                logits = self.task(x_hat)
+            return (None if method == "none" else self._lime(x_hat, r)), logits
+        maps, logits = cam_maps_and_logits(self.task, x_hat, self.target, method)
+        return maps[0].numpy().astype(np.float32), logits
+
+    def _lime(self, x_hat: Tensor, r: Rung) -> np.ndarray:
+        from hmxai.explain.lime import explain_lime
+        from hmxai.types.ladder import RateLadder
+
+        ladder = RateLadder(images=torch.cat([self.x, x_hat]), codecs=(r.codec.name,), qualities=(r.codec.quality,),
+                            measured_bpp=(r.encoded.measured_bpp,), psnr=(0.0,), ms_ssim=(0.0,), task=self.task.name,
+                            predictions=(self.original, self.original))
+        lime = explain_lime(ladder, self.task, num_samples=self.lime_samples, seed=0)
+        return lime.maps[1].numpy().astype(np.float32)
+
+    def prepare(self, codec: str, method: str = "grad-cam", first: Optional[int] = None,
+                progress: Optional[Callable[[int, int, str], None]] = None,
+                stop: Optional[Callable[[], bool]] = None) -> int:
+        """Compute the full-channel view of every rung of ``codec`` (``first`` quality first);
+        ``progress(done, total, label)`` after each; ``stop()`` true ends early. Returns rungs done."""
+        qs = list(self.qualities(codec))
+        if first in qs:
+            qs.remove(first)
+            qs.insert(0, first)
+        for i, q in enumerate(qs):
+            if stop is not None and stop():
+                return i
+            self.view(codec, q, None, method)
+            if progress is not None:
+                progress(i + 1, len(qs), f"{codec} q{q}")
+        return len(qs)
+
+
+def _norm_kept(kept) -> Optional[Tuple[int, ...]]:
+    if kept is None:
+        return None
+    return tuple(sorted({int(c) for c in kept}))
+
+
+def _top(p, k: int):
+    from hmxai.types.pipeline import Prediction
+
+    return Prediction(labels=p.labels[:k], indices=p.indices[:k], probabilities=p.probabilities[:k])
+
+
+def _bit_density(bits: Tensor, keep: Tensor, padded: Tuple[int, int], size: Tuple[int, int]) -> np.ndarray:
+    """(H, W) bits per pixel of each latent cell (kept channels), spread over the cell's pixels."""
+    cell = padded[0] // bits.shape[1]
+    per_cell = (bits * keep.view(-1, 1, 1)).sum(0).numpy() / (cell * cell)
+    return np.repeat(np.repeat(per_cell, cell, axis=0), cell, axis=1)[: size[0], : size[1]].astype(np.float32)
+
+
+def describe_state(view: ExplorerView) -> Dict[str, object]:
+    """Numbers of a view plus which fields are estimates, for JSON exports."""
+    d = view.numbers()
+    d["notes"] = {
+        "bpp_measured": "8 x bytes of a real stream / pixels; with channels dropped, the stream codes each "
+                        "dropped element as its most probable value",
+        "bpp_estimated": "entropy-model bits of the kept channels + side information / pixels",
+        "ms_ssim": "computed in float32",
+        "maps": f"|error| scale 0..{ERROR_SCALE}, bit-map scale 0..{BITS_SCALE} bpp; explanation raw signed",
+    }
+    return d

@@ -1,0 +1,118 @@
+"""The explorer's view model: everything one state of the rate explorer shows, computed once.
+
+A state is (image, codec, quality, kept latent channels, explanation method). Images travel
+to the browser as PNG bytes (``*_png``); the arrays behind them stay here for figures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import numpy as np
+
+from hmxai.types.pipeline import Prediction
+
+#: fixed colour scales of the maps, so that moving the rate slider changes what they show
+#: (not only their normalisation): |error| averaged over colour, in [0, 1] units; bits per
+#: pixel of each latent cell (its bits spread over the cell's pixels)
+ERROR_SCALE = 0.15
+BITS_SCALE = 2.0
+
+
+@dataclass(frozen=True)
+class ExplorerView:
+    """One explorer state, ready to draw.
+
+    Attributes:
+        codec, quality: the rung; ``method``: the pixel explanation (``none`` for none).
+        kept: latent channels transmitted, ascending, or None for all of them (and always
+            None for classical codecs, which have no latent).
+        num_channels: latent channels of the codec (None: classical).
+        image_size: (H, W).
+        bpp_measured: bits per pixel of real bytes: the codec's stream, or, with channels
+            dropped, a real stream in which each dropped element is coded as its most
+            probable value (:meth:`~hmxai.codecs.learned.LearnedCodec.compress_latent`).
+        bpp_estimated: entropy-model bits of the kept channels plus the side information,
+            per pixel (what a channel-scalable coder would send); None for classical codecs.
+        psnr, ms_ssim: of the decoded image against the original (dB; [0, 1]).
+        original, decoded: the task's top-5 on the original and on the decoded image.
+        target: the explained class (the original's top-1), ``target_probability`` on the decoded image.
+        decoded: (H, W, 3) uint8; ``error``: (H, W) mean |x_hat - x| over colour;
+            ``bitmap``: (h, w) bits per pixel of each latent cell (kept channels; None: classical);
+            ``explanation``: (H, W) raw signed map of ``method`` (None for ``none``).
+        channel_bits: (M,) estimated bits of each channel at this quality; ``machine`` and
+            ``human``: (M,) their importance (drop of the target probability, rise of the MSE,
+            input-x-gradient estimates); None for classical codecs.
+        *_png: the PNG bytes the front-end shows.
+        seconds: time to compute this view (not counting cached parts).
+    """
+
+    codec: str
+    quality: int
+    method: str
+    kept: Optional[Tuple[int, ...]]
+    num_channels: Optional[int]
+    image_size: Tuple[int, int]
+    bpp_measured: float
+    bpp_estimated: Optional[float]
+    psnr: float
+    ms_ssim: float
+    original: Prediction
+    decoded: Prediction
+    target: int
+    target_label: str
+    target_probability: float
+    decoded_image: np.ndarray
+    error: np.ndarray
+    bitmap: Optional[np.ndarray]
+    explanation: Optional[np.ndarray]
+    channel_bits: Optional[Tuple[float, ...]]
+    machine: Optional[Tuple[float, ...]]
+    human: Optional[Tuple[float, ...]]
+    decoded_png: bytes
+    error_png: bytes
+    bitmap_png: Optional[bytes]
+    overlay_png: Optional[bytes]
+    seconds: float
+
+    @property
+    def agreement(self) -> bool:
+        """Top-1 on the decoded image equals top-1 on the original."""
+        return self.decoded.indices[0] == self.original.indices[0]
+
+    @property
+    def channels_kept(self) -> Optional[int]:
+        if self.num_channels is None:
+            return None
+        return self.num_channels if self.kept is None else len(self.kept)
+
+    @property
+    def nbytes(self) -> int:
+        """Approximate memory held by this view (arrays and PNG bytes), for the cache."""
+        arrays = [self.decoded_image, self.error, self.bitmap, self.explanation]
+        pngs = [self.decoded_png, self.error_png, self.bitmap_png, self.overlay_png]
+        return sum(a.nbytes for a in arrays if a is not None) + sum(len(p) for p in pngs if p is not None)
+
+    def numbers(self) -> dict:
+        """The numbers of this view as a JSON-ready dict (no arrays, no images)."""
+
+        def num(v):
+            return None if v is None or not math.isfinite(v) else round(float(v), 6)
+
+        def pred(p: Prediction):
+            return [{"index": i, "label": lab, "probability": round(pr, 6)}
+                    for i, lab, pr in zip(p.indices, p.labels, p.probabilities)]
+
+        return {
+            "codec": self.codec, "quality": self.quality, "method": self.method,
+            "image_size": list(self.image_size),
+            "channels_kept": self.channels_kept, "num_channels": self.num_channels,
+            "kept": None if self.kept is None else list(self.kept),
+            "bpp_measured": num(self.bpp_measured), "bpp_estimated": num(self.bpp_estimated),
+            "psnr": num(self.psnr), "ms_ssim": num(self.ms_ssim), "agreement": self.agreement,
+            "target": self.target, "target_label": self.target_label,
+            "target_probability": num(self.target_probability),
+            "top5_original": pred(self.original), "top5_decoded": pred(self.decoded),
+        }

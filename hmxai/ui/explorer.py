@@ -1,0 +1,394 @@
+"""RateExplorer: one call on an image opens linked views driven by a rate slider.
+
+Controls (ipywidgets 8): codec, task, explanation method, channel ordering (dropdowns); quality
+(a slider over the codec's ladder); channel budget (send the first k latent channels under the
+ordering); reset and export buttons; a progress bar while the ladder is computed in the
+background. Views (anywidget, ``widgets/explorer.js``): original, decoded with the explanation
+overlay, where the bits go, |error|, the numbers, top-5 before/after, and per-channel bars
+where a click toggles a channel.
+
+A state whose view is cached is shown at once (the slider's own callback); any other is computed
+on a background thread, debounced, newest request first (:mod:`hmxai.ui.worker`). Views are
+cached per (image, task, codec, quality, kept channels, method) in a process-wide cache bounded
+in bytes (:mod:`hmxai.explore.cache`). Re-running the cell closes the explorer the cell made
+before (JupyterLab and Voila tell the kernel which cell runs); :meth:`RateExplorer.close` does it by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import traceback
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from hmxai.explore.engine import METHODS, ExplorerEngine
+from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
+
+#: explorers by the notebook cell that made them, so a re-run closes the old one
+_BY_CELL: "weakref.WeakValueDictionary[str, RateExplorer]" = weakref.WeakValueDictionary()
+
+
+def _cell_id() -> Optional[str]:
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        kernel = getattr(shell, "kernel", None)
+        parent = kernel.get_parent("shell") if kernel is not None else None
+        return (parent or {}).get("metadata", {}).get("cellId")
+    except Exception:  # not in a kernel, or an old one: no automatic closing
+        return None
+
+
+class RateExplorer:
+    """Explore one image across rates, channel budgets and explanation methods.
+
+    Args:
+        image: anything :func:`hmxai.load_image` reads; default the embedded sample ``"kodim23"``-like
+            first sample (no download).
+        codec: the codec shown first (default hmxai's zoo codec); ``codecs`` those offered
+            (default: the zoo and every classical codec, all offline).
+        quality: first quality (default: the middle of the codec's ladder).
+        task: task model or registry name (default EfficientNet-Lite0, offline).
+        method: explanation overlay, one of :data:`hmxai.explore.engine.METHODS`.
+        ordering: channel ordering of the budget slider (:data:`hmxai.explain.budget.ORDERINGS`).
+        qualities: ``{codec: [qualities]}`` overriding the default ladders.
+        export_dir: where the export button writes (PNG + PDF figure, JSON numbers).
+        background: compute the whole ladder in the background at once (False: only what is asked).
+        debounce: seconds a slider must rest before an uncached state is computed.
+    """
+
+    def __init__(self, image=None, *, codec: Optional[str] = None, quality: Optional[int] = None, task=None,
+                 method: str = "grad-cam", ordering: str = "machine", codecs: Optional[Sequence[str]] = None,
+                 qualities: Optional[Dict[str, Sequence[int]]] = None, export_dir="hmxai-export",
+                 background: bool = True, debounce: float = 0.08, lime_samples: int = 300):
+        import ipywidgets as w
+
+        from hmxai.explain.budget import ORDERINGS
+        from hmxai.tasks import TASKS
+
+        if image is None:
+            from hmxai.samples import sample_image, sample_names
+
+            image = sample_image(sample_names()[0])
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        if ordering not in ORDERINGS:
+            raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
+        self._image, self._engine_kwargs = image, dict(codecs=codecs, qualities=qualities, lime_samples=lime_samples)
+        self.engine = ExplorerEngine(image, task, **self._engine_kwargs)
+        codec = codec or self.engine.codecs[0]
+        if codec not in self.engine.codecs:
+            raise ValueError(f"codec {codec!r} is not offered; choose one of {', '.join(self.engine.codecs)}")
+        ladder = self.engine.qualities(codec)
+        if quality is None:
+            quality = ladder[len(ladder) // 2]
+        if quality not in ladder:
+            raise ValueError(f"{codec} quality {quality} is not on its ladder {list(ladder)}")
+        self.export_dir = Path(export_dir)
+        self.background = background
+        self.toggled: set = set()
+        self.view: Optional[ExplorerView] = None
+        self.last_error: Optional[str] = None
+        self.exported: List[str] = []
+        self._lock = threading.RLock()
+        self._closed = False
+        self._shown = None  # the state on screen
+        self._prepared: set = set()
+        self._muted = False
+
+        from hmxai.ui.widgets import ChannelBars, ViewPanel
+        from hmxai.ui.worker import Worker
+
+        self.worker = Worker(debounce, on_error=self._report_error)
+        offline = [n for n in TASKS.names() if TASKS.entry(n).facts.get("offline")]
+        tasks = list(dict.fromkeys([self.engine.task.name] + offline))
+        style = {"description_width": "initial"}
+        self.codec = w.Dropdown(options=list(self.engine.codecs), value=codec, description="codec", style=style)
+        self.task = w.Dropdown(options=tasks, value=self.engine.task.name, description="task", style=style)
+        self.method = w.Dropdown(options=list(METHODS), value=method, description="explanation", style=style)
+        self.ordering = w.Dropdown(options=list(ORDERINGS), value=ordering, description="channel order", style=style)
+        self.quality = w.SelectionSlider(options=list(ladder), value=quality, description="quality",
+                                         continuous_update=True, style=style, layout=w.Layout(width="360px"))
+        m = self.engine.num_channels(codec) or 0
+        self.budget = w.IntSlider(value=m, min=0, max=max(m, 1), description="channels sent", disabled=not m,
+                                  continuous_update=True, style=style, layout=w.Layout(width="360px"))
+        self.reset = w.Button(description="reset channels", icon="undo", tooltip="send every channel, clear toggles")
+        self.export_button = w.Button(description="export", icon="download",
+                                      tooltip=f"save the view as PNG + PDF and its numbers as JSON in {self.export_dir}/")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="ladder", style=style,
+                                      layout=w.Layout(width="260px"))
+        self.message = w.Label("")
+        self.panel = ViewPanel(original=self.engine.original_png, scales={"error": ERROR_SCALE, "bits": BITS_SCALE})
+        self.bars = ChannelBars(ordering=ordering)
+        self.widget = w.VBox([
+            w.HBox([self.codec, self.task, self.method, self.ordering]),
+            w.HBox([self.quality, self.budget, self.reset]),
+            self.panel, self.bars,
+            w.HBox([self.progress, self.export_button, self.message]),
+        ], layout=w.Layout(width="100%"))
+        self.widget.add_class("hmx-explorer")
+
+        for control in (self.quality, self.budget, self.method, self.ordering):
+            control.observe(self._on_state, names="value")
+        self.codec.observe(self._on_codec, names="value")
+        self.task.observe(self._on_task, names="value")
+        self.reset.on_click(self._on_reset)
+        self.export_button.on_click(lambda _: self.worker.later(self._export_job))
+        self.bars.on_msg(self._on_message)
+
+        cell = _cell_id()
+        if cell is not None:
+            previous = _BY_CELL.get(cell)
+            if previous is not None and previous is not self:
+                previous.close()
+            _BY_CELL[cell] = self
+        self._request()
+        if background:
+            self._prepare(codec)
+
+    # ------------------------------------------------------------------ state
+    def state(self) -> tuple:
+        """(codec, quality, budget or None for all, ordering, toggled, method) of the controls."""
+        m = self.engine.num_channels(self.codec.value)
+        budget = None if not m or self.budget.value >= m else int(self.budget.value)
+        return (self.codec.value, int(self.quality.value), budget, self.ordering.value,
+                tuple(sorted(self.toggled)), self.method.value)
+
+    def _kept(self, state: tuple):
+        codec, quality, budget, ordering, toggled, _ = state
+        if not self.engine.is_learned(codec) or (budget is None and not toggled):
+            return None
+        return self.engine.kept(codec, quality, budget, ordering, toggled)
+
+    def _cached(self, state: tuple) -> Optional[ExplorerView]:
+        codec, quality, budget, ordering, toggled, method = state
+        if budget is None and not toggled:
+            return self.engine.peek(codec, quality, None, method)
+        if self.engine.peek(codec, quality, None, method) is None:  # the rung's orderings need it first
+            return None
+        return self.engine.peek(codec, quality, self._kept(state), method)
+
+    def _request(self) -> None:
+        """Show the controls' state: at once if cached, else computed in the background."""
+        if self._closed:
+            return
+        state = self.state()
+        view = self._cached(state)
+        if view is not None:
+            self._apply(state, view)
+            return
+        self.panel.status = "computing…"
+        self.worker.latest(lambda: self._compute(state))
+
+    def _compute(self, state: tuple) -> None:
+        if self._closed or state != self.state():
+            return  # a newer state was asked for meanwhile; its own request runs
+        codec, quality, _, _, _, method = state
+        start = time.perf_counter()
+        self.engine.view(codec, quality, None, method)
+        view = self.engine.view(codec, quality, self._kept(state), method)
+        self._apply(state, view, time.perf_counter() - start)
+
+    def _apply(self, state: tuple, view: ExplorerView, seconds: Optional[float] = None) -> None:
+        from hmxai.ui.widgets import f32, i32, u8
+
+        with self._lock:
+            if self._closed:
+                return
+            self.view = view
+            codec, quality, _, ordering, _, _ = state
+            with self.panel.hold_sync():
+                self.panel.decoded = view.decoded_png
+                self.panel.overlay = view.overlay_png or b""
+                self.panel.bitmap = view.bitmap_png or b""
+                self.panel.error = view.error_png
+                self.panel.numbers = view.numbers()
+                self.panel.status = "" if self.worker.idle or seconds is None else self.panel.status
+            with self.bars.hold_sync():
+                if view.num_channels:
+                    kept = [1] * view.num_channels if view.kept is None else [0] * view.num_channels
+                    for c in view.kept or ():
+                        kept[c] = 1
+                    self.bars.bits = f32(view.channel_bits)
+                    self.bars.machine = f32(view.machine)
+                    self.bars.human = f32(view.human)
+                    self.bars.order = i32(self.engine.order(codec, quality, ordering))
+                    self.bars.kept = u8(kept)
+                else:
+                    self.bars.bits = self.bars.machine = self.bars.human = self.bars.order = self.bars.kept = b""
+                self.bars.ordering = ordering
+            self._shown = state
+            if seconds is not None:
+                self.panel.status = ""
+                self.message.value = f"computed in {seconds:.2f} s"
+
+    # ------------------------------------------------------------------ events
+    def _on_state(self, change) -> None:
+        if not self._muted:
+            self._request()
+
+    def _on_codec(self, change) -> None:
+        codec = change["new"]
+        ladder = self.engine.qualities(codec)
+        m = self.engine.num_channels(codec) or 0
+        self.toggled.clear()
+        with self._hold():
+            self.quality.options = list(ladder)
+            self.quality.value = ladder[len(ladder) // 2]
+            self.budget.max = max(m, 1)
+            self.budget.value = m
+            self.budget.disabled = not m
+            self.ordering.disabled = not m
+            self.reset.disabled = not m
+        self._request()
+        if self.background:
+            self._prepare(codec)
+
+    def _on_task(self, change) -> None:
+        self.worker.cancel_jobs()
+        self._prepared.clear()
+        self.panel.status = f"loading {change['new']}…"
+
+        def job():
+            engine = ExplorerEngine(self._image, change["new"], **self._engine_kwargs)
+            with self._lock:
+                self.engine = engine
+                self.panel.original = engine.original_png
+            self._request()
+            if self.background:
+                self._prepare(self.codec.value)
+
+        self.worker.later(job)
+
+    def _on_reset(self, _=None) -> None:
+        self.toggled.clear()
+        m = self.engine.num_channels(self.codec.value) or 0
+        with self._hold():
+            self.budget.value = m
+        self._request()
+
+    def _on_message(self, widget, content, buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "toggle":
+            self.toggle(int(content["channel"]))
+
+    def toggle(self, channel: int) -> None:
+        """Flip one latent channel between sent and dropped (what a click on its bar does)."""
+        m = self.engine.num_channels(self.codec.value)
+        if not m:
+            raise ValueError(f"{self.codec.value} is a classical codec: it has no latent channels")
+        if not 0 <= channel < m:
+            raise ValueError(f"channel {channel} is not a latent channel (0..{m - 1})")
+        self.toggled ^= {channel}
+        self._request()
+
+    @contextmanager
+    def _hold(self):
+        """Change several controls without a request for each."""
+        self._muted = True
+        try:
+            yield
+        finally:
+            self._muted = False
+
+    # ------------------------------------------------------------------ background ladder
+    def _prepare(self, codec: str) -> None:
+        if codec in self._prepared:
+            return
+        self._prepared.add(codec)
+        qs = list(self.engine.qualities(codec))
+        self.progress.max, self.progress.value = len(qs), 0
+        self.progress.description = f"{codec}"
+        first = int(self.quality.value) if self.codec.value == codec else None
+        if first in qs:
+            qs.remove(first)
+            qs.insert(0, first)
+        for q in qs:
+            self.worker.later(lambda q=q: self._prepare_rung(codec, q))
+
+    def _prepare_rung(self, codec: str, quality: int) -> None:
+        if self._closed:
+            return
+        method = self.method.value
+        self.engine.view(codec, quality, None, method)
+        self.progress.value = min(self.progress.max, self.progress.value + 1)
+        if (self.codec.value, int(self.quality.value)) == (codec, quality) and self._shown != self.state():
+            self._request()
+
+    # ------------------------------------------------------------------ public
+    def set(self, **values) -> "RateExplorer":
+        """Move controls from code: ``set(quality=5, budget=20, method="hires-cam")``."""
+        controls = {"codec": self.codec, "quality": self.quality, "budget": self.budget, "method": self.method,
+                    "ordering": self.ordering, "task": self.task}
+        unknown = set(values) - set(controls)
+        if unknown:
+            raise TypeError(f"unknown control(s) {sorted(unknown)}; known: {sorted(controls)}")
+        for key in ("task", "codec", "ordering", "method", "quality", "budget"):
+            if key in values:
+                controls[key].value = values[key]
+        return self
+
+    def wait(self, timeout: Optional[float] = 600) -> "RateExplorer":
+        """Block until the background work is done (for scripts, tests and notebooks run headless)."""
+        if not self.worker.wait(timeout):
+            raise TimeoutError(f"the explorer was still computing after {timeout} s")
+        if self.last_error:
+            raise RuntimeError(f"the explorer failed in the background:\n{self.last_error}")
+        return self
+
+    def export(self, directory=None, stem: Optional[str] = None) -> List[str]:
+        """Save the current view as a figure (PNG and PDF) and its numbers as JSON; returns the paths."""
+        from hmxai.explore.engine import describe_state
+        from hmxai.plots.explorer import plot_view
+        from hmxai.plots import save_figure
+
+        import matplotlib.pyplot as plt
+
+        view = self.view
+        if view is None:
+            raise RuntimeError("nothing to export yet: the first view is still being computed (see .wait())")
+        directory = Path(directory or self.export_dir)
+        channels = "" if view.num_channels is None else f"-{view.channels_kept}of{view.num_channels}ch"
+        stem = stem or f"explorer-{view.codec}-q{view.quality}{channels}-{view.method}"
+        fig = plot_view(view, self.engine.x)
+        try:
+            paths = save_figure(fig, directory / stem, formats=("png", "pdf"))
+        finally:
+            plt.close(fig)
+        numbers = directory / f"{stem}.json"
+        numbers.write_text(json.dumps(describe_state(view), indent=2) + "\n")
+        self.exported = paths + [str(numbers)]
+        return self.exported
+
+    def _export_job(self) -> None:
+        paths = self.export()
+        self.message.value = "saved " + ", ".join(Path(p).name for p in paths)
+
+    def _report_error(self, exc: BaseException) -> None:
+        self.last_error = "".join(traceback.format_exception(exc))
+        if not self._closed:
+            self.panel.status = f"error: {exc}"
+            self.message.value = f"error: {type(exc).__name__}: {exc}"
+
+    def close(self) -> None:
+        """Stop the background thread and close every widget (the cache keeps the views)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.worker.close()
+        for child in (self.codec, self.task, self.method, self.ordering, self.quality, self.budget, self.reset,
+                      self.export_button, self.progress, self.message, self.panel, self.bars):
+            child.close()
+        for box in self.widget.children:
+            box.close()
+        self.widget.close()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"RateExplorer(codec={self.codec.value!r}, quality={self.quality.value}, method={self.method.value!r})"

@@ -1,0 +1,105 @@
+"""One background thread per explorer, alive only while it has work.
+
+* :meth:`Worker.latest` keeps only the newest request (a slider dragged across ten values runs
+  once, ``debounce`` seconds after it stopped moving);
+* :meth:`Worker.later` queues background jobs (the ladder, one rung a job), which yield to the
+  newest request between jobs.
+
+The thread exits as soon as there is nothing to do, so re-running a cell leaves no thread behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Callable, Optional
+
+
+class Worker:
+    def __init__(self, debounce: float = 0.08, on_error: Optional[Callable[[BaseException], None]] = None):
+        self.debounce = float(debounce)
+        self.on_error = on_error
+        self._cond = threading.Condition()
+        self._latest: Optional[tuple] = None
+        self._jobs: deque = deque()
+        self._thread: Optional[threading.Thread] = None
+        self._busy = False
+        self._closed = False
+
+    def latest(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` after ``debounce`` seconds unless a newer request replaces it."""
+        with self._cond:
+            self._latest = (time.monotonic() + self.debounce, fn)
+            self._start()
+
+    def later(self, fn: Callable[[], None]) -> None:
+        """Queue a background job (runs after pending newest requests)."""
+        with self._cond:
+            self._jobs.append(fn)
+            self._start()
+
+    def cancel_jobs(self) -> None:
+        with self._cond:
+            self._jobs.clear()
+
+    def _start(self) -> None:
+        if self._closed:
+            return
+        self._cond.notify_all()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="hmxai-explorer", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    if self._closed or (self._latest is None and not self._jobs):
+                        self._thread = None
+                        self._busy = False
+                        self._cond.notify_all()
+                        return
+                    if self._latest is not None:
+                        due, fn = self._latest
+                        wait = due - time.monotonic()
+                        if wait > 0:
+                            self._cond.wait(wait)
+                            continue
+                        self._latest = None
+                    else:
+                        fn = self._jobs.popleft()
+                    self._busy = True
+                    break
+            try:
+                fn()
+            except BaseException as exc:  # reported, never kills the explorer
+                if self.on_error is not None:
+                    self.on_error(exc)
+
+    @property
+    def idle(self) -> bool:
+        with self._cond:
+            return self._thread is None and self._latest is None and not self._jobs
+
+    def wait(self, timeout: Optional[float] = None) -> bool:
+        """Block until all work is done (True) or ``timeout`` seconds passed (False)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._thread is not None or self._latest is not None or self._jobs:
+                left = None if end is None else end - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                self._cond.wait(left if left is not None else 0.5)
+        return True
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Drop pending work and let the thread end (after its current job)."""
+        with self._cond:
+            self._closed = True
+            self._latest = None
+            self._jobs.clear()
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
