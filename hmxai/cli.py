@@ -112,10 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
-    from hmxai import cli_channels, cli_explain
+    from hmxai import cli_channels, cli_explain, cli_explore
 
     cli_channels.add_parser(sub)
     cli_explain.add_parser(sub)
+    cli_explore.add_parser(sub)
 
     p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
     p.add_argument("results", help="results.json written by hmxai demo")
@@ -226,6 +227,18 @@ def cmd_explain(args) -> Dict[str, Any]:
     return cli_explain.run(args)
 
 
+def cmd_explore(args) -> Dict[str, Any]:
+    from hmxai import cli_explore
+
+    return cli_explore.run_explore(args)
+
+
+def cmd_app(args) -> Dict[str, Any]:
+    from hmxai import cli_explore
+
+    return cli_explore.run_app(args)
+
+
 def cmd_figures(args) -> Dict[str, Any]:
     from hmxai.report import redraw_figures
 
@@ -275,6 +288,12 @@ def _print_human(command: str, out: Dict[str, Any]) -> None:
         from hmxai import cli_explain
 
         print(cli_explain.format_text(out))
+    elif command == "explore":
+        from hmxai import cli_explore
+
+        print(cli_explore.format_text(out))
+    elif command == "app":
+        print(f"hmxai app: stopped (exit {out['exit_code']})")
     elif command == "info":
         from hmxai.info import format_info
 
@@ -299,6 +318,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "train": cmd_train,
         "channels": cmd_channels,
         "explain": cmd_explain,
+        "explore": cmd_explore,
+        "app": cmd_app,
     }
     try:
         out = commands[args.command](args)

@@ -230,6 +230,7 @@ function renderChannels(model, el) {
     const ctx = canvas.getContext("2d");
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, w, h);
+    tip.textContent = "";
     const sent = Array.from(d.order).filter(c => d.kept[c]).length;
     title.textContent = n ? `${sent} of ${n} latent channels sent, in sending order (${model.get("ordering")}); click a bar to toggle a channel`
                           : "no latent channels (classical codec)";

@@ -22,9 +22,11 @@ def plot_view(view: ExplorerView, original, width: float = TWO_COLUMN):
     if isinstance(original, torch.Tensor):
         original = to_uint8(original)
     h, w = view.image_size
+    learned = view.channel_bits is not None
     with paper_style():
-        fig = plt.figure(figsize=(width, width * (0.25 * h / w + 0.32)))
-        grid = fig.add_gridspec(2, 4, height_ratios=[h / w, 0.9], hspace=0.35, wspace=0.08)
+        ratios = [h / w, 0.42] + ([0.5] if learned else [])
+        fig = plt.figure(figsize=(width, width * 0.25 * sum(ratios) + 0.35))
+        grid = fig.add_gridspec(len(ratios), 4, height_ratios=ratios, hspace=0.45, wspace=0.06)
         axes = [fig.add_subplot(grid[0, i]) for i in range(4)]
         axes[0].imshow(original)
         axes[0].set_title("original")
@@ -33,55 +35,52 @@ def plot_view(view: ExplorerView, original, width: float = TWO_COLUMN):
             peak = float(np.abs(view.explanation).max()) or 1.0
             axes[1].imshow(view.explanation, cmap="RdBu_r", vmin=-peak, vmax=peak, alpha=0.55)
         sent = "" if view.num_channels is None else f", {view.channels_kept}/{view.num_channels} ch"
-        axes[1].set_title(f"{view.codec} q{view.quality}{sent}" + ("" if view.method == "none" else f" + {view.method}"))
+        axes[1].set_title(f"{view.codec} q{view.quality}{sent}")
         if view.bitmap is not None:
-            im = axes[2].imshow(view.bitmap, cmap="viridis", vmin=0, vmax=BITS_SCALE, interpolation="nearest")
-            fig.colorbar(im, ax=axes[2], fraction=0.046, pad=0.02).set_label("bpp")
-            axes[2].set_title("where the bits go")
+            axes[2].imshow(view.bitmap, cmap="viridis", vmin=0, vmax=BITS_SCALE, interpolation="nearest")
+            axes[2].set_title(f"bits (0 to {BITS_SCALE:g} bpp)")
         else:
             axes[2].text(0.5, 0.5, "no latent\n(classical codec)", ha="center", va="center",
                          transform=axes[2].transAxes)
-        im = axes[3].imshow(view.error, cmap="magma", vmin=0, vmax=ERROR_SCALE)
-        fig.colorbar(im, ax=axes[3], fraction=0.046, pad=0.02)
-        axes[3].set_title("|error|")
+        axes[3].imshow(view.error, cmap="magma", vmin=0, vmax=ERROR_SCALE)
+        axes[3].set_title(f"|error| (0 to {ERROR_SCALE:g})")
         for ax in axes:
             ax.set_xticks([])
             ax.set_yticks([])
             ax.grid(False)
 
-        text = fig.add_subplot(grid[1, 0])
-        text.axis("off")
         est = "n/a" if view.bpp_estimated is None else f"{view.bpp_estimated:.4f}"
-        lines = [f"measured {view.bpp_measured:.4f} bpp", f"estimated {est} bpp", f"PSNR {view.psnr:.2f} dB",
+        lines = [f"measured  {view.bpp_measured:.4f} bpp", f"estimated {est} bpp", f"PSNR {view.psnr:.2f} dB",
                  f"MS-SSIM {view.ms_ssim:.4f}", f"top-1 agrees: {'yes' if view.agreement else 'no'}",
-                 f"p({view.target_label[:18]}) {view.target_probability:.3f}"]
-        text.text(0, 1, "\n".join(lines), va="top", family="monospace", fontsize=6.5)
+                 f"explanation: {view.method}"]
+        columns = [("\n".join(lines), "numbers")]
+        for title, p in (("original: top-5", view.original), ("decoded: top-5", view.decoded)):
+            columns.append(("\n".join(f"{lab[:22]} {pr:.3f}" for lab, pr in zip(p.labels, p.probabilities)), title))
+        spans = [grid[1, 0], grid[1, 1:3], grid[1, 3]]
+        for (body, title), span in zip(columns, spans):
+            ax = fig.add_subplot(span)
+            ax.axis("off")
+            ax.set_title(title, loc="left")
+            ax.text(0, 1, body, va="top", family="monospace", fontsize=6, transform=ax.transAxes)
 
-        top = fig.add_subplot(grid[1, 1])
-        top.axis("off")
-        rows = [f"{'original':<22}{'decoded':<22}"]
-        for a, b in zip(view.original.labels, view.decoded.labels):
-            rows.append(f"{a[:20]:<22}{b[:20]:<22}")
-        top.text(0, 1, "\n".join(rows), va="top", family="monospace", fontsize=5.5)
-
-        bars = fig.add_subplot(grid[1, 2:])
-        if view.channel_bits is not None:
+        if learned:
+            bars = fig.add_subplot(grid[2, :])
             m = len(view.channel_bits)
             kept = np.ones(m, dtype=bool) if view.kept is None else np.isin(np.arange(m), view.kept)
-            bits = np.asarray(view.channel_bits)
-            colors = np.where(kept, "#4c72b0", "#c8c8c8")
-            bars.bar(np.arange(m), bits, color=colors, width=1.0)
+            bars.bar(np.arange(m), np.asarray(view.channel_bits), color=np.where(kept, "#4c72b0", "#c8c8c8"),
+                     width=1.0)
             bars.set_xlim(-0.5, m - 0.5)
             bars.set_xlabel("latent channel")
             bars.set_ylabel("bits")
+            bars.set_title("bits per latent channel (grey: not sent); dots: importance", loc="left")
             if view.machine is not None:
                 twin = bars.twinx()
-                twin.plot(np.arange(m), view.machine, ".", color="#dd8452", markersize=2, label="machine")
-                twin.plot(np.arange(m), view.human, ".", color="#55a868", markersize=2, label="human")
-                twin.set_ylabel("importance")
+                for values, color, name in ((view.machine, "#dd8452", "machine"), (view.human, "#55a868", "human")):
+                    v = np.asarray(values, dtype=float)
+                    peak = float(np.abs(v).max()) or 1.0
+                    twin.plot(np.arange(m), v / peak, ".", color=color, markersize=2, label=name)
+                twin.set_ylim(-1.1, 1.1)
+                twin.set_ylabel("importance / max")
                 twin.grid(False)
-                twin.legend(loc="upper right", frameon=False)
-            bars.set_title("channels (grey: not sent)")
-        else:
-            bars.axis("off")
+                twin.legend(loc="upper right", frameon=False, ncol=2)
     return fig

@@ -48,8 +48,8 @@ class RateExplorer:
     """Explore one image across rates, channel budgets and explanation methods.
 
     Args:
-        image: anything :func:`hmxai.load_image` reads; default the embedded sample ``"kodim23"``-like
-            first sample (no download).
+        image: anything :func:`hmxai.load_image` reads; default the embedded sample ``chelsea``
+            (a tabby cat, 451x300, shipped by scikit-image: no download).
         codec: the codec shown first (default hmxai's zoo codec); ``codecs`` those offered
             (default: the zoo and every classical codec, all offline).
         quality: first quality (default: the middle of the codec's ladder).
@@ -72,9 +72,9 @@ class RateExplorer:
         from hmxai.tasks import TASKS
 
         if image is None:
-            from hmxai.samples import sample_image, sample_names
+            from hmxai.samples import sample_image
 
-            image = sample_image(sample_names()[0])
+            image = sample_image("chelsea")
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if ordering not in ORDERINGS:
@@ -117,8 +117,8 @@ class RateExplorer:
         m = self.engine.num_channels(codec) or 0
         self.budget = w.IntSlider(value=m, min=0, max=max(m, 1), description="channels sent", disabled=not m,
                                   continuous_update=True, style=style, layout=w.Layout(width="360px"))
-        self.reset = w.Button(description="reset channels", icon="undo", tooltip="send every channel, clear toggles")
-        self.export_button = w.Button(description="export", icon="download",
+        self.reset = w.Button(description="reset channels", tooltip="send every channel, clear toggles")
+        self.export_button = w.Button(description="export",
                                       tooltip=f"save the view as PNG + PDF and its numbers as JSON in {self.export_dir}/")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="ladder", style=style,
                                       layout=w.Layout(width="260px"))

@@ -1,0 +1,115 @@
+"""``hmxai explore`` (one explorer state: numbers as JSON, figure) and ``hmxai app`` (the explorer
+as a standalone Voila page for teaching)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, Dict
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n <= 0:
+        raise argparse.ArgumentTypeError("a positive integer")
+    return n
+
+
+def add_parser(sub) -> None:
+    from hmxai.explain.budget import ORDERINGS
+    from hmxai.explore.engine import METHODS
+
+    p = sub.add_parser("explore", help="one explorer view: bits, decoded, top-5, explanation at a rate and channel budget")
+    p.add_argument("image", nargs="?", default=None, help="image file; default the embedded sample 'chelsea'")
+    p.add_argument("--codec", default=None, help="codec (default hmxai-msh, the offline zoo)")
+    p.add_argument("--quality", type=int, default=None, help="quality on the codec's ladder (default its middle)")
+    p.add_argument("--budget", type=int, default=None, help="send only the first K latent channels (default all)")
+    p.add_argument("--ordering", default="machine", choices=ORDERINGS, help="channel order of --budget")
+    p.add_argument("--toggle", type=int, action="append", default=[], help="flip one channel (repeatable)")
+    p.add_argument("--method", default="grad-cam", choices=METHODS, help="explanation map")
+    p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
+    p.add_argument("--max-side", type=_positive, default=None, help="resize the image so its longer side fits")
+    p.add_argument("--export", default=None, help="folder: write the view as PNG + PDF figure and JSON numbers")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("app", help="the rate explorer as a standalone web page (Voila), for teaching")
+    p.add_argument("image", nargs="?", default=None, help="image file or sample name (default 'chelsea')")
+    p.add_argument("--codec", default=None, help="codec shown first (default hmxai-msh)")
+    p.add_argument("--quality", type=int, default=None)
+    p.add_argument("--method", default=None, choices=METHODS)
+    p.add_argument("--max-side", type=_positive, default=384, help="longer image side in the app (default 384)")
+    p.add_argument("--port", type=int, default=8866)
+    p.add_argument("--ip", default="127.0.0.1", help="address to serve on (default: this machine only)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser window")
+    p.add_argument("--json", action="store_true")
+
+
+def run_explore(args: argparse.Namespace) -> Dict[str, Any]:
+    from hmxai.explore.engine import ExplorerEngine, describe_state
+    from hmxai.images import load_image
+    from hmxai.samples import sample_image
+    from hmxai.ui.app import fit
+
+    x = sample_image("chelsea") if args.image is None else load_image(args.image)
+    x = fit(x, args.max_side)
+    codecs = None if args.codec is None else (args.codec,)
+    engine = ExplorerEngine(x, args.task, codecs=codecs)
+    codec = args.codec or engine.codecs[0]
+    ladder = engine.qualities(codec)
+    quality = ladder[len(ladder) // 2] if args.quality is None else args.quality
+    kept = None
+    if args.budget is not None or args.toggle:
+        kept = engine.kept(codec, quality, args.budget, args.ordering, args.toggle)
+    view = engine.view(codec, quality, kept, args.method)
+    out = describe_state(view)
+    out["image"] = "chelsea (embedded sample)" if args.image is None else args.image
+    out["ladder"] = list(ladder)
+    out["seconds"] = round(view.seconds, 4)
+    if args.export:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import json
+        from pathlib import Path
+
+        import matplotlib.pyplot as plt
+
+        from hmxai.plots import save_figure
+        from hmxai.plots.explorer import plot_view
+
+        stem = Path(args.export) / f"explorer-{view.codec}-q{view.quality}-{view.method}"
+        fig = plot_view(view, engine.x)
+        out["exported"] = save_figure(fig, stem, formats=("png", "pdf"))
+        plt.close(fig)
+        stem.with_suffix(".json").write_text(json.dumps(describe_state(view), indent=2) + "\n")
+        out["exported"].append(str(stem.with_suffix(".json")))
+    return out
+
+
+def run_app(args: argparse.Namespace) -> Dict[str, Any]:
+    from hmxai.ui.app import run_app as serve
+
+    settings = {"image": args.image, "codec": args.codec, "quality": args.quality, "method": args.method,
+                "max_side": args.max_side}
+    url = f"http://{args.ip}:{args.port}/"
+    if not args.json:
+        print(f"hmxai app: serving the rate explorer at {url} (Ctrl-C stops it)", flush=True)
+    code = serve(settings, port=args.port, ip=args.ip, open_browser=not args.no_browser)
+    return {"url": url, "exit_code": code}
+
+
+def format_text(out: Dict[str, Any]) -> str:
+    est = "n/a (classical codec)" if out["bpp_estimated"] is None else f"{out['bpp_estimated']:.4f}"
+    channels = "" if out["num_channels"] is None else f"   channels sent {out['channels_kept']}/{out['num_channels']}"
+    lines = [f"image        {out['image']} ({out['image_size'][1]}x{out['image_size'][0]})",
+             f"codec        {out['codec']} q{out['quality']} (ladder {out['ladder']}){channels}",
+             f"bpp measured {out['bpp_measured']:.4f}   estimated {est}",
+             f"PSNR         {out['psnr']:.2f} dB   MS-SSIM {out['ms_ssim']:.4f}",
+             f"top-1 agrees {'yes' if out['agreement'] else 'NO'}   p({out['target_label']}) "
+             f"{out['target_probability']:.3f}",
+             f"{'rank':<5}{'original':<34}{'decoded':<34}"]
+    for i, (a, b) in enumerate(zip(out["top5_original"], out["top5_decoded"])):
+        lines.append(f"{i + 1:<5}{a['label'][:24] + ' ' + format(a['probability'], '.3f'):<34}"
+                     f"{b['label'][:24] + ' ' + format(b['probability'], '.3f'):<34}")
+    for path in out.get("exported", []):
+        lines.append(f"exported     {path}")
+    return "\n".join(lines)
