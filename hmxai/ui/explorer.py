@@ -55,7 +55,10 @@ class RateExplorer:
         quality: first quality (default: the middle of the codec's ladder).
         task: task model or registry name (default EfficientNet-Lite0, offline).
         method: explanation overlay, one of :data:`hmxai.explore.engine.METHODS`.
-        ordering: channel ordering of the budget slider (:data:`hmxai.explain.budget.ORDERINGS`).
+        ordering: channel ordering of the budget slider (:data:`hmxai.explain.budget.ORDERINGS`); default
+            ``bits`` (costliest first), which keeps the machine's decision longest (docs/channels.md);
+            ``machine`` orders by single-channel importance, which predicts poorly what matters when
+            few channels are sent.
         qualities: ``{codec: [qualities]}`` overriding the default ladders.
         export_dir: where the export button writes (PNG + PDF figure, JSON numbers).
         background: compute the whole ladder in the background at once (False: only what is asked).
@@ -63,7 +66,7 @@ class RateExplorer:
     """
 
     def __init__(self, image=None, *, codec: Optional[str] = None, quality: Optional[int] = None, task=None,
-                 method: str = "grad-cam", ordering: str = "machine", codecs: Optional[Sequence[str]] = None,
+                 method: str = "grad-cam", ordering: str = "bits", codecs: Optional[Sequence[str]] = None,
                  qualities: Optional[Dict[str, Sequence[int]]] = None, export_dir="hmxai-export",
                  background: bool = True, debounce: float = 0.08, lime_samples: int = 300):
         import ipywidgets as w
