@@ -268,7 +268,7 @@ class ExplorerEngine:
                         bpp_measured = r.codec.compress_latent(y, lat, r.encoded).measured_bpp
                     else:  # no real stream exists for a changed autoregressive latent
                         bpp_measured = float("nan")
-            per_channel = r.bits.sum(dim=(1, 2))
+            per_channel = r.bits.double().sum(dim=(1, 2))
             bpp_estimated = (float(per_channel[keep].double().sum()) + float(lat.side_bits[0])) / lat.num_pixels
             bitmap = _bit_density(r.bits, keep, lat.padded_size, lat.image_size)
         explanation, logits = self._explain(x_hat, method, r)

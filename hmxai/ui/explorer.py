@@ -44,6 +44,18 @@ def _cell_id() -> Optional[str]:
         return None
 
 
+def _close_tree(widget) -> None:
+    """Close a widget, its children and its layout and style models (ipywidgets keeps every
+    open model in a global registry until it is closed)."""
+    for child in getattr(widget, "children", ()):
+        _close_tree(child)
+    for part in ("layout", "style"):
+        sub = getattr(widget, part, None)
+        if sub is not None and hasattr(sub, "close"):
+            sub.close()
+    widget.close()
+
+
 class RateExplorer:
     """Explore one image across rates, channel budgets and explanation methods.
 
@@ -383,12 +395,7 @@ class RateExplorer:
             return
         self._closed = True
         self.worker.close()
-        for child in (self.codec, self.task, self.method, self.ordering, self.quality, self.budget, self.reset,
-                      self.export_button, self.progress, self.message, self.panel, self.bars):
-            child.close()
-        for box in self.widget.children:
-            box.close()
-        self.widget.close()
+        _close_tree(self.widget)
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -6,6 +6,8 @@ little-endian float32/int32/uint8 arrays), never base64 inside JSON.
 
 from __future__ import annotations
 
+import os
+
 import anywidget
 import numpy as np
 import traitlets
@@ -13,9 +15,18 @@ import traitlets
 from hmxai.ui.assets import asset
 
 
+def _source(name: str):
+    """The front-end file's text. Given a path instead, anywidget connects every widget instance to a
+    class-level file watcher with a strong reference, so no widget could ever be freed (each re-run
+    cell would leak one); the path is used only for live reloading during development
+    (``ANYWIDGET_HMR=1``)."""
+    path = asset(name)
+    return path if os.environ.get("ANYWIDGET_HMR") == "1" else path.read_text(encoding="utf-8")
+
+
 class _Base(anywidget.AnyWidget):
-    _esm = asset("explorer.js")
-    _css = asset("explorer.css")
+    _esm = _source("explorer.js")
+    _css = _source("explorer.css")
 
 
 class ViewPanel(_Base):

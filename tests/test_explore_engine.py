@@ -1,0 +1,243 @@
+"""The explorer's compute side: views from real bytes, channel budgets, the cache, the images it sends."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from hmxai.explore.cache import ByteLRU
+from hmxai.explore.engine import METHODS, ExplorerEngine, _bit_density
+from hmxai.explore.render import _lut, colorize, overlay, png
+
+CODEC = "hmxai-msh"
+
+
+@pytest.fixture(scope="module")
+def image():
+    from hmxai.samples import sample_image
+    from hmxai.ui.app import fit
+
+    return fit(sample_image("chelsea"), 96)  # (1, 3, 64, 96)
+
+
+@pytest.fixture(scope="module")
+def task():
+    from hmxai.tasks import create_task
+
+    return create_task("efficientnet-lite0")
+
+
+@pytest.fixture(scope="module")
+def engine(image, task):
+    return ExplorerEngine(image, task, codecs=[CODEC, "jpeg"], qualities={"jpeg": [10, 50]}, cache=ByteLRU())
+
+
+def test_full_view_is_the_pipeline_on_real_bytes(engine, image, task):
+    from hmxai.pipeline import run_pipeline
+
+    view = engine.view(CODEC, 3)
+    ref = run_pipeline(image, CODEC, task, quality=3)
+    assert view.bpp_measured == ref.bpp_measured
+    assert view.bpp_estimated == pytest.approx(ref.bpp_estimated, rel=1e-6)  # bits kept in float32
+    assert view.psnr == pytest.approx(ref.psnr, abs=1e-4)
+    assert view.ms_ssim == pytest.approx(ref.ms_ssim, abs=1e-4)
+    assert view.decoded.indices == ref.decoded.indices
+    assert view.original.indices == ref.original.indices
+    assert view.kept is None and view.channels_kept == view.num_channels == 96
+    decoded = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(io.BytesIO(view.decoded_png)))
+    assert decoded.shape == (64, 96, 3) and np.array_equal(decoded, view.decoded_image)
+
+
+def test_classical_view_has_no_latent(engine):
+    view = engine.view("jpeg", 10)
+    assert view.bpp_estimated is None and view.bitmap is None and view.bitmap_png is None
+    assert view.num_channels is None and view.channel_bits is None and view.channels_kept is None
+    assert engine.view("jpeg", 50).bpp_measured > view.bpp_measured
+    with pytest.raises(ValueError, match="classical"):
+        engine.kept("jpeg", 10, 5)
+    with pytest.raises(ValueError, match="classical"):
+        engine.view("jpeg", 10, kept=[0, 1])
+
+
+def test_channel_budget_rate_by_hand(engine):
+    """Estimated bpp = bits of the kept channels + side bits, per pixel; the bit map holds the kept bits."""
+    r = engine.rung(CODEC, 3)
+    kept = engine.kept(CODEC, 3, 10, "bits")
+    view = engine.view(CODEC, 3, kept)
+    bits = r.bits.double()
+    side = float(r.latent.side_bits[0])
+    assert view.bpp_estimated == pytest.approx((float(bits[list(kept)].sum()) + side) / (64 * 96), rel=1e-9)
+    cell = r.latent.padded_size[0] // bits.shape[1]
+    per_cell = view.bitmap[::cell, ::cell] * cell * cell
+    expected = bits[list(kept)].sum(0)[: per_cell.shape[0], : per_cell.shape[1]].numpy()
+    np.testing.assert_allclose(per_cell, expected, rtol=1e-5)
+    none = engine.view(CODEC, 3, ())
+    assert none.bpp_estimated == pytest.approx(side / (64 * 96))
+    assert none.bitmap.max() == 0
+
+
+def test_measured_stream_of_a_budget_decodes_to_the_view(engine):
+    r = engine.rung(CODEC, 3)
+    kept = engine.kept(CODEC, 3, 20, "bits")
+    keep = torch.zeros(96, dtype=torch.bool)
+    keep[list(kept)] = True
+    y = torch.where(keep.view(1, -1, 1, 1), r.latent.y_hat, r.baseline)
+    encoded = r.codec.compress_latent(y, r.latent, r.encoded)
+    y_back, x_back = r.codec.decode_latent(encoded)
+    assert torch.equal(y_back, y)
+    view = engine.view(CODEC, 3, kept)
+    assert view.bpp_measured == encoded.measured_bpp
+    assert np.abs((x_back[0].permute(1, 2, 0).numpy() * 255) - view.decoded_image).max() <= 0.5 + 1e-3
+    # all channels kept: exactly the codec's own stream
+    full = r.codec.compress_latent(r.latent.y_hat, r.latent, r.encoded)
+    assert full.payload == r.encoded.payload
+
+
+@pytest.mark.parametrize("arch", ["bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean"])
+def test_compress_latent_for_every_non_autoregressive_family(arch, image):
+    from hmxai.codecs import create_codec
+    from hmxai.explain.objective import ablation_values
+
+    codec = create_codec(arch, quality=1)  # seeded random init: a contract test
+    x = image[..., :64, :64]
+    latent = codec.analyze(x)
+    encoded = codec.compress(x)
+    assert codec.compress_latent(latent.y_hat, latent, encoded).payload == encoded.payload
+    base = ablation_values(codec, latent)
+    keep = torch.arange(latent.y_hat.shape[1]) % 3 == 0
+    y = torch.where(keep.view(1, -1, 1, 1), latent.y_hat, base)
+    back, _ = codec.decode_latent(codec.compress_latent(y, latent, encoded))
+    assert torch.allclose(back, y, atol=1e-5)
+
+
+def test_autoregressive_codec_refuses_a_changed_latent(image):
+    from hmxai.codecs import create_codec
+
+    codec = create_codec("mbt2018", quality=1)
+    x = image[..., :64, :64]
+    latent, encoded = codec.analyze(x), codec.compress(x)
+    with pytest.raises(ValueError, match="autoregressive"):
+        codec.compress_latent(latent.y_hat, latent, encoded)
+
+
+def test_kept_follows_the_ordering_and_toggles(engine):
+    order = engine.order(CODEC, 3, "machine")
+    assert sorted(order) == list(range(96))
+    assert engine.kept(CODEC, 3, 5, "machine") == tuple(sorted(order[:5]))
+    assert engine.kept(CODEC, 3, 5, "machine", toggled=[order[0], order[50]]) == tuple(sorted(order[1:5] + (order[50],)))
+    assert engine.kept(CODEC, 3, None) is None and engine.kept(CODEC, 3, 96) is None
+    assert engine.kept(CODEC, 3, None, toggled=[7]) == tuple(c for c in range(96) if c != 7)
+    for bad in (dict(budget=97), dict(budget=-1), dict(toggled=[96])):
+        with pytest.raises(ValueError):
+            engine.kept(CODEC, 3, **bad)
+
+
+def test_dropping_a_live_channel_changes_the_decoded_image(engine):
+    r = engine.rung(CODEC, 3)
+    costly = int(r.bits.sum(dim=(1, 2)).argmax())
+    full = engine.view(CODEC, 3)
+    view = engine.view(CODEC, 3, engine.kept(CODEC, 3, None, toggled=[costly]))
+    assert view.channels_kept == 95 and costly not in view.kept
+    assert not np.array_equal(view.decoded_image, full.decoded_image)
+    assert view.bpp_estimated < full.bpp_estimated
+
+
+def test_explanation_and_predictions_come_from_one_pass(engine, task):
+    """The CAM shown equals cam_maps on the decoded image; the top-5 equal task.predict on it."""
+    from hmxai.explain.cam import cam_maps
+
+    r = engine.rung(CODEC, 2)
+    for method in ("grad-cam", "hires-cam"):
+        view = engine.view(CODEC, 2, None, method)
+        np.testing.assert_allclose(view.explanation, cam_maps(task, r.x_hat, view.target, method)[0].numpy(),
+                                   rtol=1e-4, atol=1e-6)
+        assert view.decoded.indices == task.predict(r.x_hat)[0].indices
+        assert view.overlay_png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert engine.view(CODEC, 2, None, "none").overlay_png is None
+    with pytest.raises(ValueError, match="method"):
+        engine.view(CODEC, 2, None, "saliency")
+    assert set(METHODS) == {"grad-cam", "hires-cam", "lime", "none"}
+
+
+def test_lime_view_on_demand(image, task):
+    engine = ExplorerEngine(image, task, codecs=[CODEC], lime_samples=20, cache=ByteLRU())
+    view = engine.view(CODEC, 1, None, "lime")
+    assert view.explanation.shape == (64, 96) and np.isfinite(view.explanation).all()
+    assert np.abs(view.explanation).max() > 0
+
+
+def test_second_engine_on_the_same_image_reuses_the_cache(image, task, monkeypatch):
+    cache = ByteLRU()
+    first = ExplorerEngine(image, task, codecs=[CODEC], cache=cache)
+    view = first.view(CODEC, 1)
+    second = ExplorerEngine(image.clone(), task, codecs=[CODEC], cache=cache)
+    monkeypatch.setattr(ExplorerEngine, "_view", lambda *a: pytest.fail("recomputed a cached view"))
+    assert second.view(CODEC, 1) is view
+    other = ExplorerEngine(image.flip(-1), task, codecs=[CODEC], cache=cache)
+    assert other.peek(CODEC, 1) is None  # another image, another key
+
+
+def test_engine_refuses_bad_input(image, task):
+    with pytest.raises(ValueError, match="batch|one image"):
+        ExplorerEngine(torch.cat([image, image]), task)
+    with pytest.raises(Exception, match="codec"):
+        ExplorerEngine(image, task, codecs=["no-such-codec"])
+    with pytest.raises(ValueError, match="qualities"):
+        ExplorerEngine(image, task, codecs=["jpeg"], qualities={"webp": [10]})
+    engine = ExplorerEngine(image, task, codecs=["jpeg"], cache=ByteLRU())
+    with pytest.raises(ValueError, match="not on the ladder"):
+        engine.view("jpeg", 11)
+    with pytest.raises(ValueError, match="not offered"):
+        engine.view("webp", 10)
+    with pytest.raises(ValueError, match="NaN|finite|nan"):
+        ExplorerEngine(torch.full((1, 3, 32, 32), float("nan")), task)
+
+
+def test_byte_lru_evicts_least_recently_used():
+    class Blob:
+        def __init__(self, n):
+            self.nbytes = n
+
+    cache = ByteLRU(limit_bytes=100)
+    cache.put("a", Blob(40))
+    cache.put("b", Blob(40))
+    assert cache.get("a") is not None  # a is now the most recent
+    cache.put("c", Blob(40))
+    assert "b" not in cache and "a" in cache and "c" in cache and cache.nbytes == 80
+    calls = []
+    assert cache.get_or_compute("d", lambda: calls.append(1) or Blob(10)).nbytes == 10
+    cache.get_or_compute("d", lambda: calls.append(1) or Blob(10))
+    assert calls == [1]
+    with pytest.raises(ValueError):
+        ByteLRU(0)
+
+
+def test_colour_scales_are_fixed_and_pngs_lossless():
+    from PIL import Image
+
+    values = np.array([[-1.0, 0.0, 0.075, 0.15, 9.0, np.nan]], dtype=np.float32)
+    rgb = colorize(values, 0.0, 0.15, "magma")
+    lut = _lut("magma")[:, :3]
+    assert (rgb[0, 0] == lut[0]).all() and (rgb[0, 1] == lut[0]).all() and (rgb[0, 5] == lut[0]).all()
+    assert (rgb[0, 3] == lut[255]).all() and (rgb[0, 4] == lut[255]).all()
+    assert (rgb[0, 2] == lut[127]).all()
+    arr = (np.arange(48 * 3).reshape(4, 12, 3) % 256).astype(np.uint8)
+    for level in (0, 1):
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(png(arr, level)))), arr)
+    with pytest.raises(ValueError):
+        png(arr.astype(np.float32))
+    signed = np.array([[1.0, -0.5], [0.0, 0.25]])
+    rgba = overlay(signed)
+    assert rgba[0, 0, 3] > rgba[0, 1, 3] > rgba[1, 1, 3] > rgba[1, 0, 3] == 0
+    assert overlay(np.zeros((3, 3))) is None
+
+
+def test_bit_density_covers_the_image_exactly():
+    bits = torch.arange(2 * 2 * 3, dtype=torch.float32).view(2, 2, 3)
+    keep = torch.tensor([True, False])
+    d = _bit_density(bits, keep, (32, 48), (20, 40))
+    assert d.shape == (20, 40)
+    assert d[0, 0] * 256 == bits[0, 0, 0] and d[19, 39] * 256 == bits[0, 1, 2]
