@@ -184,12 +184,16 @@ def test_worker_debounces_to_the_newest_request_and_exits_when_idle():
     from hmxai.ui.worker import Worker
 
     ran, errors = [], []
-    w = Worker(debounce=0.05, on_error=errors.append)
-    for i in range(10):
+    w = Worker(debounce=0.2, on_error=errors.append)
+    gate = threading.Event()
+    w.latest(lambda: gate.wait(5) and ran.append("first"))  # a single step runs at once
+    time.sleep(0.05)
+    for i in range(10):  # a drag while the first runs: only the newest survives
         w.latest(lambda i=i: ran.append(i))
     w.later(lambda: ran.append("job"))
+    gate.set()
     assert w.wait(10)
-    assert ran == [9, "job"]
+    assert ran == ["first", 9, "job"]
     assert w.idle and not any(t.name == "hmxai-explorer" for t in threading.enumerate())
     w.later(lambda: 1 / 0)
     assert w.wait(10) and isinstance(errors[0], ZeroDivisionError)

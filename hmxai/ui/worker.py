@@ -1,7 +1,8 @@
 """One background thread per explorer, alive only while it has work.
 
-* :meth:`Worker.latest` keeps only the newest request (a slider dragged across ten values runs
-  once, ``debounce`` seconds after it stopped moving);
+* :meth:`Worker.latest` keeps only the newest request and starts requests at most once per
+  ``debounce`` seconds: a single slider step runs at once, a slider dragged across ten values runs
+  the first and then the newest value each time the one before is done and ``debounce`` has passed;
 * :meth:`Worker.later` queues background jobs (the ladder, one rung a job), which yield to the
   newest request between jobs.
 
@@ -26,11 +27,13 @@ class Worker:
         self._thread: Optional[threading.Thread] = None
         self._busy = False
         self._closed = False
+        self._last_start = float("-inf")
 
     def latest(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` after ``debounce`` seconds unless a newer request replaces it."""
+        """Run ``fn`` now, or ``debounce`` seconds after the previous request started, unless a newer
+        request replaces it meanwhile."""
         with self._cond:
-            self._latest = (time.monotonic() + self.debounce, fn)
+            self._latest = (max(time.monotonic(), self._last_start + self.debounce), fn)
             self._start()
 
     def later(self, fn: Callable[[], None]) -> None:
@@ -67,6 +70,7 @@ class Worker:
                             self._cond.wait(wait)
                             continue
                         self._latest = None
+                        self._last_start = time.monotonic()
                     else:
                         fn = self._jobs.popleft()
                     self._busy = True

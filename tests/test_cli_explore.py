@@ -1,0 +1,45 @@
+"""``hmxai explore`` from the command line: one explorer view as JSON, the export, clean errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def hmxai(*args):
+    env = {**os.environ, "HMXAI_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "hmxai.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+
+
+def test_explore_json_matches_the_python_api(tmp_path):
+    from hmxai.explore.cache import ByteLRU
+    from hmxai.explore.engine import ExplorerEngine
+    from hmxai.samples import sample_image
+    from hmxai.ui.app import fit
+
+    proc = hmxai("explore", "--max-side", 96, "--quality", 2, "--budget", 12, "--ordering", "bits",
+                 "--toggle", 5, "--method", "hires-cam", "--json", "--export", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    engine = ExplorerEngine(fit(sample_image("chelsea"), 96), codecs=["hmxai-msh"], cache=ByteLRU())
+    kept = engine.kept("hmxai-msh", 2, 12, "bits", [5])
+    view = engine.view("hmxai-msh", 2, kept, "hires-cam")
+    for key, value in view.numbers().items():
+        assert out[key] == value, key
+    assert out["ladder"] == [1, 2, 3, 4, 5] and out["notes"]["bpp_measured"]
+    assert sorted(p.rsplit(".", 1)[1] for p in out["exported"]) == ["json", "pdf", "png"]
+    assert all(os.path.getsize(p) > 0 for p in out["exported"])
+
+
+def test_explore_classical_codec_and_errors():
+    proc = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--quality", 40, "--method", "none", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["bpp_estimated"] is None and out["num_channels"] is None and out["bpp_measured"] > 0
+    bad = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--quality", 41, "--json")
+    assert bad.returncode == 2 and "not on the ladder" in json.loads(bad.stdout)["error"]
+    bad = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--budget", 3, "--json")
+    assert bad.returncode == 2 and "classical" in json.loads(bad.stdout)["error"]
+    missing = hmxai("explore", "/no/such/image.png")
+    assert missing.returncode == 2 and "error" in missing.stderr
