@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +49,18 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path, timeout: float 
     pytest.fail(f"hmxai app did not listen on port {port} within {timeout} s:\n{log.read_text()[-3000:]}")
 
 
+def _group_members(pgid: int) -> list:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    members.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return members
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     folder = tmp_path_factory.mktemp("app")
@@ -55,17 +68,23 @@ def app_url(tmp_path_factory):
     port = _free_port()
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "hmxai", "app", "--no-browser", "--port", str(port),
-                                 "--max-side", "160"], cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+                                 "--max-side", "160"], cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     try:
         _wait_for_port(port, proc, log)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
+        proc.terminate()  # hmxai app stops Voila and its kernel on SIGTERM
         try:
-            proc.wait(20)
+            proc.wait(30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(10)
+        time.sleep(1)
+        survivors = _group_members(proc.pid)
+        if survivors:  # never leave a server behind, but say so: hmxai app should have stopped them
+            os.killpg(proc.pid, signal.SIGKILL)
+        assert not survivors, f"hmxai app left processes running: {survivors}"
 
 
 def _number(page, key: str) -> str:

@@ -184,7 +184,7 @@ def test_worker_debounces_to_the_newest_request_and_exits_when_idle():
     from hmxai.ui.worker import Worker
 
     ran, errors = [], []
-    w = Worker(debounce=0.2, on_error=errors.append)
+    w = Worker(debounce=0.2, on_error=errors.append, linger=0)
     gate = threading.Event()
     w.latest(lambda: gate.wait(5) and ran.append("first"))  # a single step runs at once
     time.sleep(0.05)

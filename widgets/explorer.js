@@ -33,6 +33,12 @@ export function showPng(img, value, urls = globalThis.URL) {
   if (old) urls.revokeObjectURL(old);
 }
 
+/** CSS width of a bit map with `cells` pixels across, `cell` image pixels each, over an image `width` wide. */
+export function bitmapWidth(cells, cell, width) {
+  if (!cells || !cell || !width) return "100%";
+  return `${(100 * cells * cell) / width}%`;
+}
+
 /** A number for the table: fixed digits, "n/a" for null/NaN, optional unit. */
 export function fmt(value, digits = 3, unit = "") {
   if (value === null || value === undefined || Number.isNaN(value)) return "n/a";
@@ -145,6 +151,12 @@ function renderPanel(model, el) {
     const s = model.get("scales") || {};
     decoded.cap.textContent = n.codec === undefined ? "decoded"
       : `${n.codec} q${n.quality}` + (n.method && n.method !== "none" ? ` + ${n.method}` : "");
+    // one pixel per latent cell: the last cells may reach past the image, so the picture is
+    // widened by (cells x cell) / W inside a frame with the image's aspect, and clipped
+    const [H, W] = n.image_size || [0, 0];
+    const cell = model.get("bitmap_cell") || 0;
+    bits.frame.style.aspectRatio = W && H ? `${W} / ${H}` : "";
+    bits.img.onload = () => { bits.img.style.width = bitmapWidth(bits.img.naturalWidth, cell, W); };
     bits.cap.textContent = model.get("bitmap")?.byteLength ? `bits per pixel (0 to ${s.bits ?? "?"})` : "no latent (classical codec)";
     error.cap.textContent = `|error| (0 to ${s.error ?? "?"})`;
     numbers.replaceChildren(table(numberRows(n).map(r => r.slice(0, 2)), "hmx-table"));
@@ -153,7 +165,7 @@ function renderPanel(model, el) {
     status.textContent = model.get("status") || "";
     el.dataset.state = model.get("status") ? "busy" : "ready";
   };
-  const names = ["original", "decoded", "overlay", "bitmap", "error", "numbers", "scales", "status"];
+  const names = ["original", "decoded", "overlay", "bitmap", "bitmap_cell", "error", "numbers", "scales", "status"];
   for (const name of names) model.on(`change:${name}`, update);
   update();
   return () => {

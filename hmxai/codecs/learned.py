@@ -17,7 +17,7 @@ the latent that :meth:`LearnedCodec.decompress` recovers from the bytes.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -263,7 +263,8 @@ class LearnedCodec(Codec):
         return self.decode_latent(encoded)[1]
 
     @torch.no_grad()
-    def compress_latent(self, y_hat: Tensor, latent: LatentResult, reference: EncodedImage) -> EncodedImage:
+    def compress_latent(self, y_hat: Tensor, latent: LatentResult, reference: EncodedImage,
+                        indexes: Optional[Tensor] = None) -> EncodedImage:
         """Real bytes of another quantized latent under ``latent``'s entropy model.
 
         ``y_hat: (1, M, h, w)`` must lie on the quantization grid of ``latent`` (e.g. its
@@ -272,6 +273,7 @@ class LearnedCodec(Codec):
         information is ``reference``'s (the stream :meth:`compress` wrote for the same image),
         so :meth:`decompress` reads the result and decodes exactly ``y_hat``.
         Autoregressive models are refused: their context would change with ``y_hat``.
+        ``indexes``: the Gaussian conditional's ``build_indexes(latent.scales)``, if already made.
         """
         if self.family == "autoregressive":
             raise ValueError(f"{self.name}: an autoregressive context model cannot re-code a changed latent "
@@ -285,7 +287,8 @@ class LearnedCodec(Codec):
         if self.family == "factorized":
             strings = [m.entropy_bottleneck.compress(y_hat)[0]]
         else:
-            indexes = m.gaussian_conditional.build_indexes(latent.scales)
+            if indexes is None:
+                indexes = m.gaussian_conditional.build_indexes(latent.scales)
             strings = [m.gaussian_conditional.compress(y_hat, indexes, means=latent.means)[0], strings[1]]
         params = dict(reference.params, lengths=[len(s) for s in strings])
         return EncodedImage(self.name, self.quality, reference.image_size, b"".join(strings), params)

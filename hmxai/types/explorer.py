@@ -45,7 +45,8 @@ class ExplorerView:
         channel_bits: (M,) estimated bits of each channel at this quality; ``machine`` and
             ``human``: (M,) their importance (drop of the target probability, rise of the MSE,
             input-x-gradient estimates); None for classical codecs.
-        *_png: the PNG bytes the front-end shows.
+        *_png: the PNG bytes the front-end shows; ``bitmap_png`` has one pixel per latent cell
+            (``bitmap_cell`` image pixels a side), which the browser scales up.
         seconds: time to compute this view (not counting cached parts).
     """
 
@@ -76,6 +77,7 @@ class ExplorerView:
     bitmap_png: Optional[bytes]
     overlay_png: Optional[bytes]
     seconds: float
+    bitmap_cell: Optional[int] = None
 
     @property
     def agreement(self) -> bool:

@@ -69,4 +69,20 @@ def run_app(settings: Dict[str, object], port: int = 8866, ip: str = "127.0.0.1"
         import voila  # noqa: F401
     except ImportError as exc:  # pragma: no cover - voila is a dependency
         raise RuntimeError("the app needs Voila: pip install voila") from exc
-    return subprocess.call(voila_command(port, ip, open_browser), env=app_environment(settings))
+    import signal
+
+    proc = subprocess.Popen(voila_command(port, ip, open_browser), env=app_environment(settings))
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:  # Ctrl-C or a terminated ``hmxai app`` takes Voila and its kernel down with it
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -221,6 +221,7 @@ class RateExplorer:
                 self.panel.decoded = view.decoded_png
                 self.panel.overlay = view.overlay_png or b""
                 self.panel.bitmap = view.bitmap_png or b""
+                self.panel.bitmap_cell = view.bitmap_cell or 0
                 self.panel.error = view.error_png
                 self.panel.numbers = view.numbers()
                 self.panel.status = "" if self.worker.idle or seconds is None else self.panel.status

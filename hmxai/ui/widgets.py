@@ -37,6 +37,7 @@ class ViewPanel(_Base):
     decoded = traitlets.Bytes(b"").tag(sync=True)
     overlay = traitlets.Bytes(b"").tag(sync=True)
     bitmap = traitlets.Bytes(b"").tag(sync=True)
+    bitmap_cell = traitlets.Int(0).tag(sync=True)
     error = traitlets.Bytes(b"").tag(sync=True)
     numbers = traitlets.Dict({}).tag(sync=True)
     scales = traitlets.Dict({}).tag(sync=True)

@@ -6,7 +6,10 @@
 * :meth:`Worker.later` queues background jobs (the ladder, one rung a job), which yield to the
   newest request between jobs.
 
-The thread exits as soon as there is nothing to do, so re-running a cell leaves no thread behind.
+The thread stays for ``linger`` seconds after its last job (a new thread per request would make
+torch start a new OpenMP thread team each time, which costs tens of milliseconds and makes the
+first passes slow) and then exits; :meth:`Worker.close` ends it at once, so a closed or re-run
+explorer leaves no thread behind.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from typing import Callable, Optional
 
 
 class Worker:
-    def __init__(self, debounce: float = 0.08, on_error: Optional[Callable[[BaseException], None]] = None):
+    def __init__(self, debounce: float = 0.08, on_error: Optional[Callable[[BaseException], None]] = None,
+                 linger: float = 60.0):
         self.debounce = float(debounce)
+        self.linger = float(linger)
         self.on_error = on_error
         self._cond = threading.Condition()
         self._latest: Optional[tuple] = None
@@ -57,12 +62,18 @@ class Worker:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+                idle_since = time.monotonic()
                 while True:
                     if self._closed or (self._latest is None and not self._jobs):
-                        self._thread = None
-                        self._busy = False
-                        self._cond.notify_all()
-                        return
+                        left = idle_since + self.linger - time.monotonic()
+                        if self._closed or left <= 0:
+                            self._thread = None
+                            self._cond.notify_all()
+                            return
+                        self._cond.wait(left)
+                        continue
                     if self._latest is not None:
                         due, fn = self._latest
                         wait = due - time.monotonic()
@@ -83,14 +94,15 @@ class Worker:
 
     @property
     def idle(self) -> bool:
+        """No job running or waiting (the thread itself may still linger)."""
         with self._cond:
-            return self._thread is None and self._latest is None and not self._jobs
+            return not self._busy and self._latest is None and not self._jobs
 
     def wait(self, timeout: Optional[float] = None) -> bool:
         """Block until all work is done (True) or ``timeout`` seconds passed (False)."""
         end = None if timeout is None else time.monotonic() + timeout
         with self._cond:
-            while self._thread is not None or self._latest is not None or self._jobs:
+            while self._busy or self._latest is not None or self._jobs:
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
                     return False

@@ -1,7 +1,7 @@
 // Unit tests of the explorer front-end's helpers (node --test; run by tests/test_frontend.py).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asBytes, fmt, layout, numberRows, relative, showPng, slotAt, typed } from "../../widgets/explorer.js";
+import { asBytes, bitmapWidth, fmt, layout, numberRows, relative, showPng, slotAt, typed } from "../../widgets/explorer.js";
 
 test("asBytes reads DataViews, buffers and typed arrays without copying", () => {
   const buf = new Uint8Array([9, 1, 2, 3, 4]).buffer;
@@ -73,4 +73,11 @@ test("showPng swaps object URLs and revokes the previous one", () => {
   assert.equal(img.hidden, true);
   assert.equal(img.src, undefined);
   assert.deepEqual(revoked, ["blob:0", "blob:1"]);
+});
+
+test("bitmapWidth widens a cell grid that reaches past the image", () => {
+  assert.equal(bitmapWidth(48, 16, 768), "100%");
+  assert.equal(bitmapWidth(7, 16, 100), "112%");
+  assert.equal(bitmapWidth(0, 16, 100), "100%");
+  assert.equal(bitmapWidth(7, 0, 100), "100%");
 });
