@@ -38,6 +38,25 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+def cpu_times():
+    """(busy, steal, total) jiffies of all CPUs from /proc/stat (Linux), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields[:8]) - idle - steal, steal, sum(fields[:8])
+
+
+def steal_percent(before, after):
+    """Share of CPU time the hypervisor gave to other machines while this ran: timings on a
+    machine with high steal are slower and noisier than the code is."""
+    if before is None or after is None:
+        return None
+    return round(100 * (after[1] - before[1]) / max(1, after[2] - before[2]), 1)
+
+
 def percentiles(seconds):
     ms = np.asarray(seconds) * 1000
     return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
@@ -178,12 +197,18 @@ def main() -> None:
     crop = x[..., (h - 256) // 2 : (h - 256) // 2 + 256, (w - 256) // 2 : (w - 256) // 2 + 256].contiguous()
     task = create_task("efficientnet-lite0")
     rng = random.Random(args.seed)
+    t0 = cpu_times()
+    quality = quality_changes(x, task, args.changes, rng)
+    t1 = cpu_times()
+    budget = budget_changes(crop, task, args.changes, rng)
+    t2 = cpu_times()
     result = {
         "benchmark": "explorer-latency", "image": args.image, "size": [int(h), int(w)], "task": task.name,
         "method": "grad-cam", "machine": platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
-        "quality_change_768x512": quality_changes(x, task, args.changes, rng),
-        "budget_change_256x256": budget_changes(crop, task, args.changes, rng),
+        "quality_change_768x512": quality,
+        "budget_change_256x256": budget,
+        "cpu_steal_percent": {"quality": steal_percent(t0, t1), "budget": steal_percent(t1, t2)},
         "targets_ms": {"quality_change_p95": 100, "budget_change_p95": 150},
     }
     text = json.dumps(result, indent=2)

@@ -6,7 +6,6 @@ from matplotlib.
 
 from __future__ import annotations
 
-import io
 from functools import lru_cache
 from typing import Optional
 
@@ -27,15 +26,34 @@ def _lut3(name: str) -> np.ndarray:
 
 
 def png(array: np.ndarray, level: int = 1) -> bytes:
-    """(H, W, 3|4) or (H, W) uint8 array -> PNG bytes, lossless; zlib ``level`` 0 (stored: fastest,
-    largest) to 9. The explorer uses 1 for ladder views and 0 for live channel-budget views."""
-    from PIL import Image
+    """(H, W), (H, W, 3) or (H, W, 4) uint8 array -> PNG bytes (grey, RGB or RGBA), lossless.
 
-    if array.dtype != np.uint8:
-        raise ValueError(f"png() takes uint8 arrays, got {array.dtype}")
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", compress_level=level)
-    return buf.getvalue()
+    Written directly (rows with PNG filter 0, one zlib stream at ``level`` 0-9): about 10x faster
+    than Pillow's encoder, which tries every row filter. The explorer uses level 1 for ladder views
+    and 0 (stored) for live channel-budget views.
+    """
+    import struct
+    import zlib
+
+    a = np.asarray(array)
+    if a.dtype != np.uint8:
+        raise ValueError(f"png() takes uint8 arrays, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or 0 in a.shape[:2]:
+        raise ValueError(f"png() takes (H, W), (H, W, 3) or (H, W, 4) arrays, got {array.shape}")
+    h, w, c = a.shape
+    rows = np.empty((h, 1 + w * c), dtype=np.uint8)
+    rows[:, 0] = 0  # filter type 0 (none) on every row
+    rows[:, 1:] = a.reshape(h, w * c)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    color = {1: 0, 3: 2, 4: 6}[c]
+    header = struct.pack(">IIBBBBB", w, h, 8, color, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), level))
+            + chunk(b"IEND", b""))
 
 
 def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: str = "magma") -> np.ndarray:
