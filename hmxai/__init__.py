@@ -7,6 +7,7 @@ The public API, importable from the package root (loaded on first use, so
 >>> x = hmxai.load_image("photo.png")                     # (1, 3, H, W) in [0, 1]
 >>> codec = hmxai.create_codec("jpeg", quality=30)
 >>> result = hmxai.run_pipeline(x, codec)                  # PipelineResult
+>>> hmxai.RateExplorer(x)                                  # in a notebook: the interactive explorer
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _EXPORTS = {
     "rate_ladder": "hmxai.explain.ladder",
     "explain_pixels": "hmxai.explain.pixels",
     "pixel_faithfulness": "hmxai.explain.pixels",
+    "RateExplorer": "hmxai.ui.explorer",
     "HmxaiError": "hmxai.errors",
     "LatentResult": "hmxai.types",
     "EncodedImage": "hmxai.types",

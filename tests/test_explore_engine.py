@@ -145,8 +145,9 @@ def test_dropping_a_live_channel_changes_the_decoded_image(engine):
     assert view.bpp_estimated < full.bpp_estimated
 
 
-def test_explanation_and_predictions_come_from_one_pass(engine, task):
-    """The CAM shown equals cam_maps on the decoded image; the top-5 equal task.predict on it."""
+def test_explanation_and_predictions_match_direct_calls(engine, task):
+    """The CAM shown equals cam_maps on the decoded image; the top-5 equal task.predict on it; the
+    view with an explanation is the view without one plus the map."""
     from hmxai.explain.cam import cam_maps
 
     r = engine.rung(CODEC, 2)
@@ -156,7 +157,9 @@ def test_explanation_and_predictions_come_from_one_pass(engine, task):
                                    rtol=1e-4, atol=1e-6)
         assert view.decoded.indices == task.predict(r.x_hat)[0].indices
         assert view.overlay_png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert engine.view(CODEC, 2, None, "none").overlay_png is None
+        bare = engine.view(CODEC, 2, None, "none")
+        assert bare.overlay_png is None and bare.explanation is None and bare.decoded_png == view.decoded_png
+        assert bare.numbers() == {**view.numbers(), "method": "none"}
     with pytest.raises(ValueError, match="method"):
         engine.view(CODEC, 2, None, "saliency")
     assert set(METHODS) == {"grad-cam", "hires-cam", "lime", "none"}

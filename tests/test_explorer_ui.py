@@ -231,3 +231,20 @@ def test_app_settings_travel_through_the_environment(tmp_path):
         assert e.codec.value == "jpeg" and e.quality.value == 40 and max(e.engine.x.shape[-2:]) == 80
     finally:
         e.close()
+
+
+def test_task_dropdown_swaps_the_model(image):
+    import torch
+
+    from hmxai.tasks.base import wrap_task
+
+    tiny = wrap_task(torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 4)),
+                     num_classes=4, name="tiny")
+    e = _explorer(image, tiny, codecs=["jpeg"], method="none", background=False)
+    try:
+        e.wait()
+        assert list(e.task.options) == ["tiny", "efficientnet-lite0"] and e.view.decoded.labels[0].startswith("class")
+        e.set(task="efficientnet-lite0").wait()
+        assert e.engine.task.name == "efficientnet-lite0" and "cat" in e.view.original.labels[0]
+    finally:
+        e.close()

@@ -53,30 +53,16 @@ CAM_METHODS.register("hires-cam", _hires_cam, "HiResCAM: element-wise gradient x
 
 def cam_maps(task, images: Tensor, target: int, method: str = "grad-cam") -> Tensor:
     """Raw signed maps ``(B, H, W)`` of ``images: (B, 3, H, W)`` for class ``target``, one batched pass."""
-    return cam_maps_and_logits(task, images, target, method)[0]
-
-
-def cam_maps_and_logits(task, images: Tensor, target: int, method: str = "grad-cam") -> Tuple[Tensor, Tensor]:
-    """:func:`cam_maps` and the task's logits ``(B, classes)`` from the same forward pass."""
     layer = task.target_layer
     if layer is None:
         raise ValueError(f"task {task.name!r} has no target layer: give wrap_task(..., target_layer=...)")
     fn = CAM_METHODS.entry(method).factory
-    seen = []
-
-    def forward(x: Tensor) -> Tensor:  # the task itself, keeping what it returned
-        out = task(x)
-        seen.append(out.detach())
-        return out
-
     with eval_mode(task), torch.enable_grad():
-        raw = fn(forward, layer, images.detach().clone().requires_grad_(True), target)
+        raw = fn(task, layer, images.detach().clone().requires_grad_(True), target)
     raw = raw.detach().float()
     if hasattr(task, "to_image"):  # through the task's resize and crop, back to image pixels
-        maps = task.to_image(raw, tuple(images.shape[-2:]))[:, 0]
-    else:
-        maps = F.interpolate(raw, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
-    return maps, seen[-1]
+        return task.to_image(raw, tuple(images.shape[-2:]))[:, 0]
+    return F.interpolate(raw, size=images.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
 
 
 def topk_mask(m: Tensor, fraction: float) -> Tensor:

@@ -249,8 +249,10 @@ class ExplorerEngine:
                                          lambda: self._view(codec, int(quality), kept, method))
 
     def _view(self, codec: str, quality: int, kept, method: str) -> ExplorerView:
+        if method != "none":  # the explanation is laid on the cached view without one
+            return self._explained(codec, quality, kept, method)
         from hmxai.explain.objective import eval_mode
-        from hmxai.images import crop_to, to_uint8
+        from hmxai.images import to_uint8
         from hmxai.metrics import ms_ssim, psnr
 
         r = self.rung(codec, quality)
@@ -261,60 +263,80 @@ class ExplorerEngine:
         x_hat = r.x_hat
         if r.latent is not None:
             lat = r.latent
-            m = lat.y_hat.shape[1]
-            keep = torch.ones(m, dtype=torch.bool)
+            keep = _keep_mask(kept, lat.y_hat.shape[1])
             if kept is not None:
-                if kept and not 0 <= min(kept) <= max(kept) < m:
-                    raise ValueError(f"kept channels must be in 0..{m - 1}")
-                keep = torch.zeros(m, dtype=torch.bool)
-                keep[list(kept)] = True
-                y = torch.where(keep.view(1, -1, 1, 1), lat.y_hat, r.baseline)
-                with eval_mode(r.codec.model), torch.no_grad():
-                    x_hat = crop_to(r.codec.model.g_s(y.contiguous(memory_format=torch.channels_last)).clamp(0, 1),
-                                    lat.image_size).contiguous()
-                    if r.codec.family != "autoregressive":
-                        bpp_measured = r.codec.compress_latent(y, lat, r.encoded, r.indexes).measured_bpp
-                    else:  # no real stream exists for a changed autoregressive latent
-                        bpp_measured = float("nan")
+                y, x_hat = self._masked(r, keep)
+                self.cache.put(self._view_key(codec, quality, kept, "x_hat"), _Tensor(x_hat))
+                if r.codec.family != "autoregressive":
+                    bpp_measured = r.codec.compress_latent(y, lat, r.encoded, r.indexes).measured_bpp
+                else:  # no real stream exists for a changed autoregressive latent
+                    bpp_measured = float("nan")
             per_channel = torch.tensor(r.channel_lists[0], dtype=torch.float64)
             bpp_estimated = (float(per_channel[keep].sum()) + float(lat.side_bits[0])) / lat.num_pixels
             cells, cell = _bit_cells(r.bits, keep, lat.padded_size, lat.image_size)
             bitmap = _cells_to_pixels(cells, cell, lat.image_size)
-        explanation, logits = self._explain(x_hat, method, r)
+        with eval_mode(self.task), torch.inference_mode():
+            # channels-last input: the task's convolutions run about 20 % faster on a CPU, same values
+            logits = self.task(x_hat.contiguous(memory_format=torch.channels_last))
         decoded = self.task.top_k(logits, 5)[0]
         target_probability = float(torch.softmax(logits.double(), dim=-1)[0, self.target])
         error = (x_hat - self.x).abs().mean(1)[0].numpy()
         image = to_uint8(x_hat)
-        ov = None if explanation is None else overlay(explanation)
         level = 1 if kept is None else 0  # live channel-budget views: no zlib time (larger PNGs)
         return ExplorerView(
-            codec=codec, quality=quality, method=method, kept=kept,
+            codec=codec, quality=quality, method="none", kept=kept,
             num_channels=None if r.latent is None else int(r.latent.y_hat.shape[1]),
             image_size=tuple(self.x.shape[-2:]), bpp_measured=float(bpp_measured), bpp_estimated=bpp_estimated,
             psnr=float(psnr(self.x, x_hat)[0]), ms_ssim=float(ms_ssim(self.x, x_hat, dtype=torch.float32)[0]),
             original=self.original, decoded=decoded, target=self.target,
             target_label=self.task.labels[self.target], target_probability=float(target_probability),
-            decoded_image=image, error=error.astype(np.float32), bitmap=bitmap, explanation=explanation,
+            decoded_image=image, error=error.astype(np.float32), bitmap=bitmap, explanation=None,
             channel_bits=r.channel_lists[0], machine=r.channel_lists[1], human=r.channel_lists[2],
             decoded_png=png(image, level), error_png=png(colorize(error, 0.0, ERROR_SCALE, "magma"), level),
             bitmap_png=None if bitmap is None else png(colorize(cells, 0.0, BITS_SCALE, "viridis"), level),
-            overlay_png=None if ov is None else png(ov, level),
-            seconds=time.perf_counter() - start, bitmap_cell=cell,
+            overlay_png=None, seconds=time.perf_counter() - start, bitmap_cell=cell,
         )
 
-    def _explain(self, x_hat: Tensor, method: str, r: Rung) -> Tuple[Optional[np.ndarray], Tensor]:
-        """The explanation map of ``method`` on ``x_hat`` (None for ``none``) and the task's logits."""
-        from hmxai.explain.cam import cam_maps_and_logits
+    def _masked(self, r: Rung, keep: Tensor) -> Tuple[Tensor, Tensor]:
+        """The latent with only ``keep`` channels sent, and its decoded image (1, 3, H, W)."""
         from hmxai.explain.objective import eval_mode
+        from hmxai.images import crop_to
 
-        if method in ("none", "lime"):
-            with eval_mode(self.task), torch.no_grad():
-                logits = self.task(x_hat)
-            return (None if method == "none" else self._lime(x_hat, r)), logits
-        # channels-last input: the task's convolutions run about 20 % faster on a CPU, same values
-        maps, logits = cam_maps_and_logits(self.task, x_hat.contiguous(memory_format=torch.channels_last),
-                                           self.target, method)
-        return maps[0].numpy().astype(np.float32), logits
+        lat = r.latent
+        y = torch.where(keep.view(1, -1, 1, 1), lat.y_hat, r.baseline)
+        with eval_mode(r.codec.model), torch.no_grad():
+            x_hat = r.codec.model.g_s(y.contiguous(memory_format=torch.channels_last)).clamp(0, 1)
+        return y, crop_to(x_hat, lat.image_size).contiguous()
+
+    def decoded(self, codec: str, quality: int, kept=None) -> Tensor:
+        """The decoded image of a state, ``(1, 3, H, W)`` float in [0, 1] (cached while it fits)."""
+        kept = _norm_kept(kept)
+        r = self.rung(codec, quality)
+        if kept is None:
+            return r.x_hat
+        cached = self.cache.get(self._view_key(codec, quality, kept, "x_hat"))
+        if cached is not None:
+            return cached.tensor
+        return self._masked(r, _keep_mask(kept, r.latent.y_hat.shape[1]))[1]
+
+    def _explained(self, codec: str, quality: int, kept, method: str) -> ExplorerView:
+        """The view without explanation (cached or computed) plus the explanation ``method``."""
+        from dataclasses import replace
+
+        base = self.view(codec, quality, kept, "none")
+        start = time.perf_counter()
+        x_hat = self.decoded(codec, quality, kept)
+        if method == "lime":
+            explanation = self._lime(x_hat, self.rung(codec, quality))
+        else:
+            from hmxai.explain.cam import cam_maps
+
+            explanation = cam_maps(self.task, x_hat.contiguous(memory_format=torch.channels_last), self.target,
+                                   method)[0].numpy().astype(np.float32)
+        ov = overlay(explanation)
+        return replace(base, method=method, explanation=explanation,
+                       overlay_png=None if ov is None else png(ov, 1 if kept is None else 0),
+                       seconds=base.seconds + time.perf_counter() - start)
 
     def _lime(self, x_hat: Tensor, r: Rung) -> np.ndarray:
         from hmxai.explain.lime import explain_lime
@@ -342,6 +364,25 @@ class ExplorerEngine:
             if progress is not None:
                 progress(i + 1, len(qs), f"{codec} q{q}")
         return len(qs)
+
+
+class _Tensor:
+    """A tensor in the cache (which sizes entries by ``nbytes``)."""
+
+    def __init__(self, tensor: Tensor):
+        self.tensor = tensor
+        self.nbytes = tensor.numel() * tensor.element_size()
+
+
+def _keep_mask(kept, m: int) -> Tensor:
+    """(M,) bool: the channels sent (all for None)."""
+    if kept is None:
+        return torch.ones(m, dtype=torch.bool)
+    if kept and not 0 <= min(kept) <= max(kept) < m:
+        raise ValueError(f"kept channels must be in 0..{m - 1}")
+    keep = torch.zeros(m, dtype=torch.bool)
+    keep[list(kept)] = True
+    return keep
 
 
 def _norm_kept(kept) -> Optional[Tuple[int, ...]]:

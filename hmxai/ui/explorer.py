@@ -74,13 +74,17 @@ class RateExplorer:
         qualities: ``{codec: [qualities]}`` overriding the default ladders.
         export_dir: where the export button writes (PNG + PDF figure, JSON numbers).
         background: compute the whole ladder in the background at once (False: only what is asked).
-        debounce: seconds a slider must rest before an uncached state is computed.
+        debounce: at most one uncached state starts per this many seconds while a slider is dragged
+            (a single step starts at once).
+        lime_samples: LIME's samples per view; channel_method: how the channel bars' importance is
+            scored (default input-x-gradient, fast; ``ablation`` is exact and ~M decodes per rung).
     """
 
     def __init__(self, image=None, *, codec: Optional[str] = None, quality: Optional[int] = None, task=None,
                  method: str = "grad-cam", ordering: str = "bits", codecs: Optional[Sequence[str]] = None,
                  qualities: Optional[Dict[str, Sequence[int]]] = None, export_dir="hmxai-export",
-                 background: bool = True, debounce: float = 0.08, lime_samples: int = 300):
+                 background: bool = True, debounce: float = 0.08, lime_samples: int = 300,
+                 channel_method: str = "input-x-gradient"):
         import ipywidgets as w
 
         from hmxai.explain.budget import ORDERINGS
@@ -94,7 +98,9 @@ class RateExplorer:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if ordering not in ORDERINGS:
             raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
-        self._image, self._engine_kwargs = image, dict(codecs=codecs, qualities=qualities, lime_samples=lime_samples)
+        self._image = image
+        self._engine_kwargs = dict(codecs=codecs, qualities=qualities, lime_samples=lime_samples,
+                                   channel_method=channel_method)
         self.engine = ExplorerEngine(image, task, **self._engine_kwargs)
         codec = codec or self.engine.codecs[0]
         if codec not in self.engine.codecs:
@@ -205,21 +211,28 @@ class RateExplorer:
             return  # a newer state was asked for meanwhile; its own request runs
         codec, quality, _, _, _, method = state
         start = time.perf_counter()
-        self.engine.view(codec, quality, None, method)
-        view = self.engine.view(codec, quality, self._kept(state), method)
+        kept = self._kept(state)
+        if method != "none":  # first the decoded image, rates and top-5, then the explanation over it
+            base = self.engine.view(codec, quality, kept, "none")
+            if state != self.state():
+                return
+            self._apply(state, base, time.perf_counter() - start, partial=True)
+        view = self.engine.view(codec, quality, kept, method)
         self._apply(state, view, time.perf_counter() - start)
 
-    def _apply(self, state: tuple, view: ExplorerView, seconds: Optional[float] = None) -> None:
+    def _apply(self, state: tuple, view: ExplorerView, seconds: Optional[float] = None, partial: bool = False) -> None:
+        """Show ``view``; ``partial``: it still lacks the explanation, which keeps its place until it comes."""
         from hmxai.ui.widgets import f32, i32, u8
 
         with self._lock:
             if self._closed:
                 return
             self.view = view
-            codec, quality, _, ordering, _, _ = state
+            codec, quality, _, ordering, _, method = state
             with self.panel.hold_sync():
                 self.panel.decoded = view.decoded_png
-                self.panel.overlay = view.overlay_png or b""
+                if not partial:
+                    self.panel.overlay = view.overlay_png or b""
                 self.panel.bitmap = view.bitmap_png or b""
                 self.panel.bitmap_cell = view.bitmap_cell or 0
                 self.panel.error = view.error_png
@@ -238,6 +251,9 @@ class RateExplorer:
                 else:
                     self.bars.bits = self.bars.machine = self.bars.human = self.bars.order = self.bars.kept = b""
                 self.bars.ordering = ordering
+            if partial:
+                self.panel.status = f"explaining ({method})…"
+                return
             self._shown = state
             if seconds is not None:
                 self.panel.status = ""
