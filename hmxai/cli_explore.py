@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--codec", default=None, help="codec (default hmxai-msh, the offline zoo)")
     p.add_argument("--quality", type=int, default=None, help="quality on the codec's ladder (default its middle)")
     p.add_argument("--budget", type=int, default=None, help="send only the first K latent channels (default all)")
-    p.add_argument("--ordering", default="machine", choices=ORDERINGS, help="channel order of --budget")
+    p.add_argument("--ordering", default="bits", choices=ORDERINGS,
+                   help="channel order of --budget (default bits: costliest first, as in the explorer)")
     p.add_argument("--toggle", type=int, action="append", default=[], help="flip one channel (repeatable)")
     p.add_argument("--method", default="grad-cam", choices=METHODS, help="explanation map")
     p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
@@ -47,10 +48,10 @@ def run_explore(args: argparse.Namespace) -> Dict[str, Any]:
     from hmxai.explore.engine import ExplorerEngine, describe_state
     from hmxai.images import load_image
     from hmxai.samples import sample_image
-    from hmxai.ui.app import fit
+    from hmxai.images import fit_within
 
     x = sample_image("chelsea") if args.image is None else load_image(args.image)
-    x = fit(x, args.max_side)
+    x = fit_within(x, args.max_side)
     codecs = None if args.codec is None else (args.codec,)
     engine = ExplorerEngine(x, args.task, codecs=codecs)
     codec = args.codec or engine.codecs[0]
@@ -68,20 +69,9 @@ def run_explore(args: argparse.Namespace) -> Dict[str, Any]:
         import matplotlib
 
         matplotlib.use("Agg")
-        import json
-        from pathlib import Path
+        from hmxai.explore.export import export_view
 
-        import matplotlib.pyplot as plt
-
-        from hmxai.plots import save_figure
-        from hmxai.plots.explorer import plot_view
-
-        stem = Path(args.export) / f"explorer-{view.codec}-q{view.quality}-{view.method}"
-        fig = plot_view(view, engine.x)
-        out["exported"] = save_figure(fig, stem, formats=("png", "pdf"))
-        plt.close(fig)
-        stem.with_suffix(".json").write_text(json.dumps(describe_state(view), indent=2) + "\n")
-        out["exported"].append(str(stem.with_suffix(".json")))
+        out["exported"] = export_view(view, engine.x, args.export)
     return out
 
 

@@ -262,6 +262,18 @@ def crop_to(x: Tensor, size: Tuple[int, int]) -> Tensor:
     return x[..., : size[0], : size[1]]
 
 
+def fit_within(x: Tensor, max_side: int | None) -> Tensor:
+    """Resize ``x: (B, 3, H, W)`` (bilinear, antialiased) so that its longer side is at most
+    ``max_side`` pixels, keeping the aspect ratio; unchanged if it already fits or ``max_side`` is None."""
+    import torch.nn.functional as F
+
+    if not max_side or max(x.shape[-2:]) <= max_side:
+        return x
+    s = max_side / max(x.shape[-2:])
+    size = (max(1, round(x.shape[-2] * s)), max(1, round(x.shape[-1] * s)))
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
+
+
 def to_uint8(x: Tensor) -> np.ndarray:
     """(1, 3, H, W) in [0, 1] to an (H, W, 3) uint8 array (round half to even)."""
     return (x[0].clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()

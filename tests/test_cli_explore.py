@@ -16,7 +16,7 @@ def test_explore_json_matches_the_python_api(tmp_path):
     from hmxai.explore.cache import ByteLRU
     from hmxai.explore.engine import ExplorerEngine
     from hmxai.samples import sample_image
-    from hmxai.ui.app import fit
+    from hmxai.images import fit_within as fit
 
     proc = hmxai("explore", "--max-side", 96, "--quality", 2, "--budget", 12, "--ordering", "bits",
                  "--toggle", 5, "--method", "hires-cam", "--json", "--export", tmp_path)

@@ -18,7 +18,7 @@ CODEC = "hmxai-msh"
 @pytest.fixture(scope="module")
 def image():
     from hmxai.samples import sample_image
-    from hmxai.ui.app import fit
+    from hmxai.images import fit_within as fit
 
     return fit(sample_image("chelsea"), 96)  # (1, 3, 64, 96)
 
@@ -181,6 +181,32 @@ def test_second_engine_on_the_same_image_reuses_the_cache(image, task, monkeypat
     assert second.view(CODEC, 1) is view
     other = ExplorerEngine(image.flip(-1), task, codecs=[CODEC], cache=cache)
     assert other.peek(CODEC, 1) is None  # another image, another key
+
+
+def test_settings_that_change_results_are_part_of_the_cache_key(image, task):
+    cache = ByteLRU()
+    fast = ExplorerEngine(image, task, codecs=[CODEC], cache=cache)
+    exact = ExplorerEngine(image, task, codecs=[CODEC], channel_method="ablation", cache=cache)
+    a, b = fast.view(CODEC, 1, None, "none"), exact.view(CODEC, 1, None, "none")
+    assert a is not b and a.machine != b.machine and a.decoded_png == b.decoded_png
+    assert fast.rung(CODEC, 1).scores.method == "input-x-gradient" and exact.rung(CODEC, 1).scores.method == "ablation"
+    from hmxai.explore.engine import fingerprint
+
+    assert fingerprint(torch.zeros(1, 3, 4, 8)) != fingerprint(torch.zeros(1, 3, 8, 4))
+
+
+def test_engine_works_on_a_private_copy_of_the_task(image, task):
+    def hook(*_):
+        raise AssertionError("the explorer ran the user's model")
+
+    handle = task.net.register_forward_hook(hook)
+    try:
+        engine = ExplorerEngine(image, task, codecs=["jpeg"], cache=ByteLRU())
+    except AssertionError:  # the original prediction is made on the copy too
+        pytest.fail("the engine called the user's model")
+    finally:
+        handle.remove()
+    assert engine.task is not task and engine.view("jpeg", 10, None, "grad-cam").explanation is not None
 
 
 def test_engine_refuses_bad_input(image, task):

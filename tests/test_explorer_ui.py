@@ -18,7 +18,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def image():
     from hmxai.samples import sample_image
-    from hmxai.ui.app import fit
+    from hmxai.images import fit_within as fit
 
     return fit(sample_image("chelsea"), 96)
 
@@ -148,19 +148,21 @@ def test_explorers_made_and_closed_again_and_again_do_not_accumulate(image, task
     assert len(set(sizes)) == 1, sizes  # same cached views (reused), same open widgets after each round
 
 
-def test_rerunning_a_cell_closes_the_explorer_it_made(image, task, monkeypatch):
+def test_rerunning_a_cell_closes_the_explorers_it_made(image, task, monkeypatch):
     from hmxai.ui import explorer as module
 
-    monkeypatch.setattr(module, "_cell_id", lambda: "cell-7")
+    monkeypatch.setattr(module, "_cell_run", lambda: ("cell-7", "run-1"))
     first = _explorer(image, task, background=False)
-    second = _explorer(image, task, background=False)
+    second = _explorer(image, task, background=False)  # same run of the cell: both live
+    monkeypatch.setattr(module, "_cell_run", lambda: ("cell-7", "run-2"))
+    third = _explorer(image, task, background=False)
     try:
-        assert first._closed and not second._closed
-        assert first.panel.comm is None  # closed widgets
-        second.wait()
-        assert second.view is not None
+        assert first._closed and second._closed and not third._closed
+        assert first.panel.comm is None and second.panel.comm is None  # closed widgets
+        third.wait()
+        assert third.view is not None
     finally:
-        second.close()
+        third.close()
 
 
 def test_bad_arguments_fail_before_any_widget(image, task):
@@ -194,13 +196,20 @@ def test_worker_debounces_to_the_newest_request_and_exits_when_idle():
     gate.set()
     assert w.wait(10)
     assert ran == ["first", 9, "job"]
+    end = time.monotonic() + 5
+    while any(t.name == "hmxai-explorer" for t in threading.enumerate()) and time.monotonic() < end:
+        time.sleep(0.01)
     assert w.idle and not any(t.name == "hmxai-explorer" for t in threading.enumerate())
     w.later(lambda: 1 / 0)
     assert w.wait(10) and isinstance(errors[0], ZeroDivisionError)
     w.close()
     w.later(lambda: ran.append("after close"))
-    time.sleep(0.1)
-    assert "after close" not in ran
+    w.latest(lambda: ran.append("after close"))
+    assert w.wait(1) and "after close" not in ran  # refused at once, nothing left waiting
+    broken = Worker(debounce=0, on_error=lambda exc: 1 / 0, linger=0)
+    broken.later(lambda: 1 / 0)
+    broken.later(lambda: ran.append("still working"))
+    assert broken.wait(10) and ran[-1] == "still working"
 
 
 def test_background_errors_are_shown_and_raised_by_wait(image, task, monkeypatch):
@@ -212,6 +221,7 @@ def test_background_errors_are_shown_and_raised_by_wait(image, task, monkeypatch
         with pytest.raises(RuntimeError, match="boom"):
             e.wait()
         assert "boom" in e.panel.status and "boom" in e.message.value
+        e.wait()  # the error was reported once; later waits see later work only
     finally:
         e.close()
 

@@ -117,8 +117,8 @@ function renderPanel(model, el) {
 
   const side = document.createElement("div");
   side.className = "hmx-side";
-  const status = document.createElement("div");
-  status.className = "hmx-status";
+  const statusLine = document.createElement("div");
+  statusLine.className = "hmx-status";
   const numbers = document.createElement("div");
   numbers.className = "hmx-numbers";
   const top5 = document.createElement("div");
@@ -134,19 +134,19 @@ function renderPanel(model, el) {
   const opLabel = document.createElement("label");
   opLabel.textContent = "overlay ";
   opLabel.appendChild(opacity);
-  side.append(status, numbers, top5, opLabel);
+  side.append(statusLine, numbers, top5, opLabel);
   el.append(grid, side);
 
   const setOpacity = () => { over.style.opacity = opacity.value; };
   opacity.addEventListener("input", setOpacity);
   setOpacity();
 
-  const update = () => {
-    showPng(original.img, model.get("original"));
-    showPng(decoded.img, model.get("decoded"));
-    showPng(over, model.get("overlay"));
-    showPng(bits.img, model.get("bitmap"));
-    showPng(error.img, model.get("error"));
+  // one handler per trait: a view arrives as one message that changes several traits, and each
+  // image is decoded only when its own bytes change
+  const images = { original: original.img, decoded: decoded.img, overlay: over, bitmap: bits.img, error: error.img };
+  const handlers = {};
+  for (const [name, img] of Object.entries(images)) handlers[name] = () => showPng(img, model.get(name));
+  const text = () => {
     const n = model.get("numbers") || {};
     const s = model.get("scales") || {};
     decoded.cap.textContent = n.codec === undefined ? "decoded"
@@ -159,17 +159,21 @@ function renderPanel(model, el) {
     bits.img.onload = () => { bits.img.style.width = bitmapWidth(bits.img.naturalWidth, cell, W); };
     bits.cap.textContent = model.get("bitmap")?.byteLength ? `bits per pixel (0 to ${s.bits ?? "?"})` : "no latent (classical codec)";
     error.cap.textContent = `|error| (0 to ${s.error ?? "?"})`;
-    numbers.replaceChildren(table(numberRows(n).map(r => r.slice(0, 2)), "hmx-table"));
-    numbers.querySelectorAll("tr").forEach((tr, i) => { tr.dataset.key = numberRows(n)[i][2]; });
+    const rows = numberRows(n);
+    numbers.replaceChildren(table(rows.map(r => r.slice(0, 2)), "hmx-table"));
+    numbers.querySelectorAll("tr").forEach((tr, i) => { tr.dataset.key = rows[i][2]; });
     top5.replaceChildren(table(top5Rows(n.top5_original || [], n.top5_decoded || []), "hmx-table hmx-top5-table"));
-    status.textContent = model.get("status") || "";
+  };
+  const status = () => {
+    statusLine.textContent = model.get("status") || "";
     el.dataset.state = model.get("status") ? "busy" : "ready";
   };
-  const names = ["original", "decoded", "overlay", "bitmap", "bitmap_cell", "error", "numbers", "scales", "status"];
-  for (const name of names) model.on(`change:${name}`, update);
-  update();
+  for (const name of ["numbers", "scales", "bitmap_cell"]) handlers[name] = text;
+  handlers.status = status;
+  for (const [name, fn] of Object.entries(handlers)) model.on(`change:${name}`, fn);
+  for (const fn of new Set(Object.values(handlers))) fn();
   return () => {
-    for (const name of names) model.off(`change:${name}`, update);
+    for (const [name, fn] of Object.entries(handlers)) model.off(`change:${name}`, fn);
     for (const img of el.querySelectorAll("img")) showPng(img, null);
   };
 }
@@ -288,13 +292,20 @@ function renderChannels(model, el) {
   };
   canvas.addEventListener("click", onClick);
   canvas.addEventListener("mousemove", onMove);
+  // a view changes several traits in one message: draw once, at the next frame
+  let queued = false;
+  const schedule = () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; draw(); });
+  };
   const names = ["bits", "machine", "human", "order", "kept", "ordering"];
-  for (const name of names) model.on(`change:${name}`, draw);
+  for (const name of names) model.on(`change:${name}`, schedule);
   const observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => draw());
   observer?.observe(el);
   draw();
   return () => {
-    for (const name of names) model.off(`change:${name}`, draw);
+    for (const name of names) model.off(`change:${name}`, schedule);
     canvas.removeEventListener("click", onClick);
     canvas.removeEventListener("mousemove", onMove);
     observer?.disconnect();

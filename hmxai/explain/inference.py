@@ -105,7 +105,8 @@ def fold_network(net: nn.Module) -> nn.Module:
     return gm
 
 
-def _strip_hooks(module: nn.Module) -> None:
+def strip_hooks(module: nn.Module) -> None:
+    """Remove every forward, pre-forward and backward hook of ``module`` and its children (a copy's)."""
     for m in module.modules():
         for name in ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks"):
             hooks = getattr(m, name, None)
@@ -120,7 +121,7 @@ def inference_copy(task: nn.Module, fold: bool = True, probe: Optional[torch.Ten
     on it (to 1e-3 relative, 1e-4 absolute); otherwise the unfolded copy is returned.
     """
     fast = copy.deepcopy(task).eval()
-    _strip_hooks(fast)
+    strip_hooks(fast)
     if fold and isinstance(getattr(fast, "net", None), nn.Module):
         try:
             folded = copy.deepcopy(fast)

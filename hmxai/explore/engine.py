@@ -63,7 +63,9 @@ def fingerprint(*arrays: Iterable) -> str:
                 digest.update(key.encode())
                 digest.update(value.detach().cpu().contiguous().numpy().tobytes())
         else:
-            digest.update(torch.as_tensor(a).detach().cpu().contiguous().numpy().tobytes())
+            t = torch.as_tensor(a).detach().cpu().contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -126,7 +128,10 @@ class ExplorerEngine:
         self.x = load_image(image)
         if self.x.shape[0] != 1:
             raise ValueError("the explorer shows one image: give a (1, 3, H, W) tensor, not a batch")
-        self.task = resolve_task(task)
+        user_task = resolve_task(task)
+        # a private copy (no user hooks): the background thread's Grad-CAM hooks and eval-mode
+        # switches never touch the model the notebook's other cells may be running
+        self.task = _private_copy(user_task)
         self.codecs = tuple(default_codecs() if codecs is None else codecs)
         if not self.codecs:
             raise ValueError("give at least one codec")
@@ -144,7 +149,7 @@ class ExplorerEngine:
         with eval_mode(self.task), torch.no_grad():
             self.original = self.task.predict(self.x, k=5)[0]
         self.target = self.original.indices[0]
-        self.key = (fingerprint(self.x), self.task.name, fingerprint(self.task))
+        self.key = (fingerprint(self.x), self.task.name, fingerprint(user_task))
         self.original_png = png(to_uint8(self.x))
 
     # ------------------------------------------------------------------ ladders
@@ -171,7 +176,12 @@ class ExplorerEngine:
             raise ValueError(f"codec {codec!r} is not offered here; choose one of {', '.join(self.codecs)}")
 
     def _codec_key(self, codec) -> tuple:
-        return (codec.name, codec.quality, getattr(codec, "weights_id", None))
+        # the channel scores (bars, orderings) depend on how they were computed
+        return (codec.name, codec.quality, getattr(codec, "weights_id", None), self.channel_method)
+
+    def has_rung(self, codec: str, quality: int) -> bool:
+        """Whether the rung is cached (asking for it then computes nothing)."""
+        return self.key + ("rung",) + self._codec_key(_codec(codec, int(quality))) in self.cache
 
     def rung(self, codec: str, quality: int) -> Rung:
         """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
@@ -195,7 +205,7 @@ class ExplorerEngine:
         indexes = None
         if latent.scales is not None:
             indexes = c.model.gaussian_conditional.build_indexes(latent.scales)
-        machine, human = scores.machine_probability.float(), scores.human_mse.float()
+        machine, human = scores.machine.float(), scores.human.float()  # what the orderings sort by
         lists = (tuple(bits.double().sum(dim=(1, 2)).tolist()), tuple(machine.tolist()), tuple(human.tolist()))
         return Rung(c, encoded, x_hat, latent, bits, ablation_values(c, latent), machine, human, scores, indexes,
                     lists)
@@ -232,7 +242,8 @@ class ExplorerEngine:
 
     # ------------------------------------------------------------------ views
     def _view_key(self, codec: str, quality: int, kept, method: str) -> tuple:
-        return self.key + ("view",) + self._codec_key(_codec(codec, int(quality))) + (kept, method)
+        detail = self.lime_samples if method == "lime" else None
+        return self.key + ("view",) + self._codec_key(_codec(codec, int(quality))) + (kept, method, detail)
 
     def peek(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> Optional[ExplorerView]:
         """The view if it is cached, else None (computes nothing)."""
@@ -345,7 +356,7 @@ class ExplorerEngine:
         ladder = RateLadder(images=torch.cat([self.x, x_hat]), codecs=(r.codec.name,), qualities=(r.codec.quality,),
                             measured_bpp=(r.encoded.measured_bpp,), psnr=(0.0,), ms_ssim=(0.0,), task=self.task.name,
                             predictions=(self.original, self.original))
-        lime = explain_lime(ladder, self.task, num_samples=self.lime_samples, seed=0)
+        lime = explain_lime(ladder, self.task, num_samples=self.lime_samples, seed=0, progress=False)
         return lime.maps[1].numpy().astype(np.float32)
 
     def prepare(self, codec: str, method: str = "grad-cam", first: Optional[int] = None,
@@ -372,6 +383,17 @@ class _Tensor:
     def __init__(self, tensor: Tensor):
         self.tensor = tensor
         self.nbytes = tensor.numel() * tensor.element_size()
+
+
+def _private_copy(task):
+    """A deep copy of the task model without the user's hooks, in eval mode."""
+    import copy
+
+    from hmxai.explain.inference import strip_hooks
+
+    clone = copy.deepcopy(task)
+    strip_hooks(clone)
+    return clone.eval()
 
 
 def _keep_mask(kept, m: int) -> Tensor:

@@ -40,11 +40,13 @@ class ExplorerView:
         original, decoded: the task's top-5 on the original and on the decoded image.
         target: the explained class (the original's top-1), ``target_probability`` on the decoded image.
         decoded: (H, W, 3) uint8; ``error``: (H, W) mean |x_hat - x| over colour;
-            ``bitmap``: (h, w) bits per pixel of each latent cell (kept channels; None: classical);
+            ``bitmap``: (H, W) bits per pixel of each latent cell, each cell's value over its
+            pixels (kept channels; None: classical);
             ``explanation``: (H, W) raw signed map of ``method`` (None for ``none``).
         channel_bits: (M,) estimated bits of each channel at this quality; ``machine`` and
-            ``human``: (M,) their importance (drop of the target probability, rise of the MSE,
-            input-x-gradient estimates); None for classical codecs.
+            ``human``: (M,) their importance as the channel orderings use it (drop of the target
+            logit, rise of the MSE when the channel alone is removed; input-x-gradient estimates
+            by default); None for classical codecs.
         *_png: the PNG bytes the front-end shows; ``bitmap_png`` has one pixel per latent cell
             (``bitmap_cell`` image pixels a side), which the browser scales up.
         seconds: time to compute this view (not counting cached parts).

@@ -16,28 +16,17 @@ NOTEBOOK = Path(__file__).with_name("app.ipynb")
 SETTINGS = ("image", "codec", "quality", "method", "max_side")
 
 
-def fit(x, max_side: Optional[int]):
-    """Resize ``x: (1, 3, H, W)`` (antialiased) so that its longer side is at most ``max_side``."""
-    import torch.nn.functional as F
-
-    if not max_side or max(x.shape[-2:]) <= max_side:
-        return x
-    s = max_side / max(x.shape[-2:])
-    size = (max(1, round(x.shape[-2] * s)), max(1, round(x.shape[-1] * s)))
-    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
-
-
 def explorer_from_env(environ=os.environ):
     """The app's explorer, configured by ``HMXAI_APP_IMAGE`` (path or sample name; default ``chelsea``),
     ``HMXAI_APP_CODEC``, ``HMXAI_APP_QUALITY``, ``HMXAI_APP_METHOD`` and ``HMXAI_APP_MAX_SIDE`` (default 384)."""
-    from hmxai.images import load_image
+    from hmxai.images import fit_within, load_image
     from hmxai.samples import SAMPLES, sample_image
     from hmxai.ui.explorer import RateExplorer
 
     get = lambda key: environ.get(f"HMXAI_APP_{key.upper()}") or None  # noqa: E731
     image = get("image") or "chelsea"
     x = sample_image(image) if image in SAMPLES else load_image(image)
-    x = fit(x, int(get("max_side") or 384))
+    x = fit_within(x, int(get("max_side") or 384))
     quality = get("quality")
     return RateExplorer(x, codec=get("codec"), quality=None if quality is None else int(quality),
                         method=get("method") or "grad-cam")

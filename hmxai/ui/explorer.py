@@ -16,30 +16,33 @@ before (JupyterLab and Voila tell the kernel which cell runs); :meth:`RateExplor
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import traceback
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmxai.explore.engine import METHODS, ExplorerEngine
 from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
 
-#: explorers by the notebook cell that made them, so a re-run closes the old one
-_BY_CELL: "weakref.WeakValueDictionary[str, RateExplorer]" = weakref.WeakValueDictionary()
+#: per notebook cell: the run that made its explorers and weak references to them, so that a
+#: re-run of the cell closes them (explorers made by the same run live side by side)
+_BY_CELL: Dict[str, Tuple[str, List["weakref.ref"]]] = {}
 
 
-def _cell_id() -> Optional[str]:
+def _cell_run() -> Optional[Tuple[str, str]]:
+    """(cell id, id of this run's execute request), or None outside a notebook front-end that sends them."""
     try:
         from IPython import get_ipython
 
         shell = get_ipython()
         kernel = getattr(shell, "kernel", None)
-        parent = kernel.get_parent("shell") if kernel is not None else None
-        return (parent or {}).get("metadata", {}).get("cellId")
+        parent = (kernel.get_parent("shell") if kernel is not None else None) or {}
+        cell = parent.get("metadata", {}).get("cellId")
+        run = parent.get("header", {}).get("msg_id")
+        return (cell, run) if cell and run else None
     except Exception:  # not in a kernel, or an old one: no automatic closing
         return None
 
@@ -159,38 +162,42 @@ class RateExplorer:
         self.codec.observe(self._on_codec, names="value")
         self.task.observe(self._on_task, names="value")
         self.reset.on_click(self._on_reset)
-        self.export_button.on_click(lambda _: self.worker.later(self._export_job))
+        self.export_button.on_click(self._export_clicked)
         self.bars.on_msg(self._on_message)
 
-        cell = _cell_id()
-        if cell is not None:
-            previous = _BY_CELL.get(cell)
-            if previous is not None and previous is not self:
-                previous.close()
-            _BY_CELL[cell] = self
+        here = _cell_run()
+        if here is not None:
+            cell, run = here
+            previous_run, refs = _BY_CELL.get(cell, (run, []))
+            if previous_run != run:  # the cell runs again: close what its earlier run made
+                for ref in refs:
+                    old = ref()
+                    if old is not None:
+                        old.close()
+                refs = []
+            _BY_CELL[cell] = (run, [r for r in refs if r() is not None] + [weakref.ref(self)])
         self._request()
         if background:
             self._prepare(codec)
 
     # ------------------------------------------------------------------ state
     def state(self) -> tuple:
-        """(codec, quality, budget or None for all, ordering, toggled, method) of the controls."""
+        """(codec, quality, budget or None for all, ordering, toggled, method, engine) of the controls;
+        the engine (image + task) is part of it, so nothing an old task computed is shown after a swap."""
         m = self.engine.num_channels(self.codec.value)
         budget = None if not m or self.budget.value >= m else int(self.budget.value)
         return (self.codec.value, int(self.quality.value), budget, self.ordering.value,
-                tuple(sorted(self.toggled)), self.method.value)
+                tuple(sorted(self.toggled)), self.method.value, id(self.engine))
 
     def _kept(self, state: tuple):
-        codec, quality, budget, ordering, toggled, _ = state
+        codec, quality, budget, ordering, toggled, _, _ = state
         if not self.engine.is_learned(codec) or (budget is None and not toggled):
             return None
         return self.engine.kept(codec, quality, budget, ordering, toggled)
 
     def _cached(self, state: tuple) -> Optional[ExplorerView]:
-        codec, quality, budget, ordering, toggled, method = state
-        if budget is None and not toggled:
-            return self.engine.peek(codec, quality, None, method)
-        if self.engine.peek(codec, quality, None, method) is None:  # the rung's orderings need it first
+        codec, quality, budget, ordering, toggled, method, _ = state
+        if not self.engine.has_rung(codec, quality):  # showing a view reads the rung's channel order
             return None
         return self.engine.peek(codec, quality, self._kept(state), method)
 
@@ -198,18 +205,19 @@ class RateExplorer:
         """Show the controls' state: at once if cached, else computed in the background."""
         if self._closed:
             return
-        state = self.state()
-        view = self._cached(state)
-        if view is not None:
-            self._apply(state, view)
-            return
-        self.panel.status = "computing…"
-        self.worker.latest(lambda: self._compute(state))
+        with self._lock:  # the worker's _apply checks and shows under the same lock
+            state = self.state()
+            view = self._cached(state)
+            if view is not None:
+                self._apply(state, view)
+                return
+            self.panel.status = "computing…"
+            self.worker.latest(lambda: self._compute(state))
 
     def _compute(self, state: tuple) -> None:
         if self._closed or state != self.state():
             return  # a newer state was asked for meanwhile; its own request runs
-        codec, quality, _, _, _, method = state
+        codec, quality, _, _, _, method, _ = state
         start = time.perf_counter()
         kept = self._kept(state)
         if method != "none":  # first the decoded image, rates and top-5, then the explanation over it
@@ -221,18 +229,17 @@ class RateExplorer:
         self._apply(state, view, time.perf_counter() - start)
 
     def _apply(self, state: tuple, view: ExplorerView, seconds: Optional[float] = None, partial: bool = False) -> None:
-        """Show ``view``; ``partial``: it still lacks the explanation, which keeps its place until it comes."""
+        """Show ``view`` (a partial one still lacks the explanation, which follows)."""
         from hmxai.ui.widgets import f32, i32, u8
 
         with self._lock:
-            if self._closed:
-                return
+            if self._closed or state != self.state():
+                return  # the controls moved on: the newer state is shown or on its way
             self.view = view
-            codec, quality, _, ordering, _, method = state
+            codec, quality, _, ordering, _, method, _ = state
             with self.panel.hold_sync():
                 self.panel.decoded = view.decoded_png
-                if not partial:
-                    self.panel.overlay = view.overlay_png or b""
+                self.panel.overlay = view.overlay_png or b""  # partial: none until the explanation comes
                 self.panel.bitmap = view.bitmap_png or b""
                 self.panel.bitmap_cell = view.bitmap_cell or 0
                 self.panel.error = view.error_png
@@ -282,12 +289,20 @@ class RateExplorer:
             self._prepare(codec)
 
     def _on_task(self, change) -> None:
+        if self._muted:
+            return
         self.worker.cancel_jobs()
         self._prepared.clear()
         self.panel.status = f"loading {change['new']}…"
 
         def job():
-            engine = ExplorerEngine(self._image, change["new"], **self._engine_kwargs)
+            try:
+                engine = ExplorerEngine(self._image, change["new"], **self._engine_kwargs)
+            except BaseException:
+                with self._hold():  # the dropdown says which task the views come from
+                    self.task.value = change["old"]
+                self._request()
+                raise
             with self._lock:
                 self.engine = engine
                 self.panel.original = engine.original_png
@@ -368,37 +383,29 @@ class RateExplorer:
         """Block until the background work is done (for scripts, tests and notebooks run headless)."""
         if not self.worker.wait(timeout):
             raise TimeoutError(f"the explorer was still computing after {timeout} s")
-        if self.last_error:
-            raise RuntimeError(f"the explorer failed in the background:\n{self.last_error}")
+        error, self.last_error = self.last_error, None
+        if error:
+            raise RuntimeError(f"the explorer failed in the background:\n{error}")
         return self
 
     def export(self, directory=None, stem: Optional[str] = None) -> List[str]:
         """Save the current view as a figure (PNG and PDF) and its numbers as JSON; returns the paths."""
-        from hmxai.explore.engine import describe_state
-        from hmxai.plots.explorer import plot_view
-        from hmxai.plots import save_figure
-
-        import matplotlib.pyplot as plt
+        from hmxai.explore.export import export_view
 
         view = self.view
         if view is None:
             raise RuntimeError("nothing to export yet: the first view is still being computed (see .wait())")
-        directory = Path(directory or self.export_dir)
-        channels = "" if view.num_channels is None else f"-{view.channels_kept}of{view.num_channels}ch"
-        stem = stem or f"explorer-{view.codec}-q{view.quality}{channels}-{view.method}"
-        fig = plot_view(view, self.engine.x)
-        try:
-            paths = save_figure(fig, directory / stem, formats=("png", "pdf"))
-        finally:
-            plt.close(fig)
-        numbers = directory / f"{stem}.json"
-        numbers.write_text(json.dumps(describe_state(view), indent=2) + "\n")
-        self.exported = paths + [str(numbers)]
+        self.exported = export_view(view, self.engine.x, directory or self.export_dir, stem)
         return self.exported
 
-    def _export_job(self) -> None:
-        paths = self.export()
-        self.message.value = "saved " + ", ".join(Path(p).name for p in paths)
+    def _export_clicked(self, _=None) -> None:
+        """The view on screen at the click, written at once (not queued behind the ladder)."""
+        try:
+            paths = self.export()
+        except Exception as exc:
+            self.message.value = f"export failed: {exc}"
+            return
+        self.message.value = f"saved in {Path(paths[0]).parent}: " + ", ".join(Path(p).name for p in paths)
 
     def _report_error(self, exc: BaseException) -> None:
         self.last_error = "".join(traceback.format_exception(exc))

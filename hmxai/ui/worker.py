@@ -38,12 +38,16 @@ class Worker:
         """Run ``fn`` now, or ``debounce`` seconds after the previous request started, unless a newer
         request replaces it meanwhile."""
         with self._cond:
+            if self._closed:
+                return
             self._latest = (max(time.monotonic(), self._last_start + self.debounce), fn)
             self._start()
 
     def later(self, fn: Callable[[], None]) -> None:
         """Queue a background job (runs after pending newest requests)."""
         with self._cond:
+            if self._closed:
+                return
             self._jobs.append(fn)
             self._start()
 
@@ -88,9 +92,12 @@ class Worker:
                     break
             try:
                 fn()
-            except BaseException as exc:  # reported, never kills the explorer
-                if self.on_error is not None:
-                    self.on_error(exc)
+            except BaseException as exc:  # reported, never kills the worker
+                try:
+                    if self.on_error is not None:
+                        self.on_error(exc)
+                except BaseException:  # a failing reporter must not leave the worker busy forever
+                    pass
 
     @property
     def idle(self) -> bool:
