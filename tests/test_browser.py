@@ -138,6 +138,9 @@ def test_quality_slider_and_channel_click_in_chromium(app_url):
                 """() => { const td = document.querySelector('.hmx-numbers tr[data-key="channels"] td');
                            return td && td.textContent === '95 / 96'; }""", timeout=120_000)
             assert channels.get_attribute("data-channels") == "96"
+            # then the explanation follows the decoded image
+            page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.overlay[src]:not([hidden])',
+                                   timeout=120_000)
             page.screenshot(path=str(ARTIFACTS / "explorer-voila.png"), full_page=True)
         finally:
             browser.close()
