@@ -31,6 +31,7 @@ import os
 import platform
 import random
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -66,11 +67,22 @@ def percentiles(seconds):
 
 
 def wait_for(explorer, predicate, timeout=120.0):
-    end = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > end:
+    """Block until ``predicate()`` holds, woken by the panel's own trait changes (no polling, so the
+    main thread does not compete with the worker for the interpreter, as in a real kernel)."""
+    if predicate():
+        return
+    event = threading.Event()
+
+    def check(_change):
+        if predicate():
+            event.set()
+
+    explorer.panel.observe(check, names=["numbers", "overlay", "status", "decoded"])
+    try:
+        if not predicate() and not event.wait(timeout):
             raise TimeoutError("the explorer did not show the state")
-        time.sleep(0.0005)
+    finally:
+        explorer.panel.unobserve(check, names=["numbers", "overlay", "status", "decoded"])
 
 
 def stock_quality(x, codec, task):
@@ -158,7 +170,7 @@ def budget_changes(x, task, changes, rng):
         e.budget.value = k
         wait_for(e, lambda: e.panel.numbers.get("channels_kept") == k)
         times.append(time.perf_counter() - t0)
-        wait_for(e, lambda: e._shown is not None and e._shown[2] == k and e.view.method == "grad-cam")
+        wait_for(e, lambda: e._shown is not None and e._shown[2] == k and e.panel.status == "")
         complete.append(time.perf_counter() - t0)
         kept = e.engine.kept("hmxai-msh", 3, k, "bits")
         t0 = time.perf_counter()
