@@ -61,6 +61,13 @@ export function numberRows(n) {
   return rows;
 }
 
+/** A new element with a class. */
+function make(tag, cls) {
+  const node = document.createElement(tag);
+  node.className = cls;
+  return node;
+}
+
 function table(rows, cls) {
   const t = document.createElement("table");
   t.className = cls;
@@ -89,8 +96,7 @@ function top5Rows(before, after) {
 function figure(cls, caption) {
   const fig = document.createElement("figure");
   fig.className = "hmx-fig " + cls;
-  const frame = document.createElement("div");
-  frame.className = "hmx-frame";
+  const frame = make("div", "hmx-frame");
   const img = document.createElement("img");
   img.className = "hmx-img " + cls;
   img.alt = caption;
@@ -103,26 +109,20 @@ function figure(cls, caption) {
 
 function renderPanel(model, el) {
   el.classList.add("hmx-panel");
-  const grid = document.createElement("div");
-  grid.className = "hmx-grid";
+  const grid = make("div", "hmx-grid");
   const original = figure("original", "original");
   const decoded = figure("decoded", "decoded");
-  const over = document.createElement("img");
-  over.className = "hmx-img overlay";
+  const over = make("img", "hmx-img overlay");
   over.alt = "explanation overlay";
   decoded.frame.appendChild(over);
   const bits = figure("bitmap", "where the bits go");
   const error = figure("error", "|error|");
   grid.append(original.fig, decoded.fig, bits.fig, error.fig);
 
-  const side = document.createElement("div");
-  side.className = "hmx-side";
-  const statusLine = document.createElement("div");
-  statusLine.className = "hmx-status";
-  const numbers = document.createElement("div");
-  numbers.className = "hmx-numbers";
-  const top5 = document.createElement("div");
-  top5.className = "hmx-top5";
+  const side = make("div", "hmx-side");
+  const statusLine = make("div", "hmx-status");
+  const numbers = make("div", "hmx-numbers");
+  const top5 = make("div", "hmx-top5");
   const opacity = document.createElement("input");
   opacity.type = "range";
   opacity.min = "0";
@@ -215,12 +215,9 @@ const ROWS = [
 
 function renderChannels(model, el) {
   el.classList.add("hmx-channels");
-  const title = document.createElement("div");
-  title.className = "hmx-channels-title";
-  const canvas = document.createElement("canvas");
-  canvas.className = "hmx-channels-canvas";
-  const tip = document.createElement("div");
-  tip.className = "hmx-channels-tip";
+  const title = make("div", "hmx-channels-title");
+  const canvas = make("canvas", "hmx-channels-canvas");
+  const tip = make("div", "hmx-channels-tip");
   el.append(title, canvas, tip);
   const width = () => Math.max(200, Math.floor(el.clientWidth || 720));
   const rowHeight = 46;
