@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hmxai.explore.cache import ByteLRU
-from hmxai.explore.engine import METHODS, ExplorerEngine, _bit_density
+from hmxai.explore.engine import METHODS, ExplorerEngine, _bit_cells, _cells_to_pixels
 from hmxai.explore.render import _lut, colorize, overlay, png
 
 CODEC = "hmxai-msh"
@@ -267,6 +267,8 @@ def test_colour_scales_are_fixed_and_pngs_lossless():
 def test_bit_density_covers_the_image_exactly():
     bits = torch.arange(2 * 2 * 3, dtype=torch.float32).view(2, 2, 3)
     keep = torch.tensor([True, False])
-    d = _bit_density(bits, keep, (32, 48), (20, 40))
+    cells, cell = _bit_cells(bits, keep, (32, 48), (20, 40))
+    assert cell == 16 and cells.shape == (2, 3)  # every cell that touches the image
+    d = _cells_to_pixels(cells, cell, (20, 40))
     assert d.shape == (20, 40)
     assert d[0, 0] * 256 == bits[0, 0, 0] and d[19, 39] * 256 == bits[0, 1, 2]

@@ -437,12 +437,6 @@ def _cells_to_pixels(cells: np.ndarray, cell: int, size: Tuple[int, int]) -> np.
     return np.repeat(np.repeat(cells, cell, axis=0), cell, axis=1)[: size[0], : size[1]]
 
 
-def _bit_density(bits: Tensor, keep: Tensor, padded: Tuple[int, int], size: Tuple[int, int]) -> np.ndarray:
-    """(H, W) bits per pixel of each latent cell (kept channels), spread over the cell's pixels."""
-    cells, cell = _bit_cells(bits, keep, padded, size)
-    return _cells_to_pixels(cells, cell, size)
-
-
 def describe_state(view: ExplorerView) -> Dict[str, object]:
     """Numbers of a view plus which fields are estimates, for JSON exports."""
     d = view.numbers()
