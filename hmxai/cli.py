@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from hmxai.registry import quality_arg
+
 EXIT_USER_ERROR = 2
 
 
@@ -21,7 +23,8 @@ def _add_codec_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--codec", default=DEFAULT_LEARNED_CODEC,
                    help=f"codec name (hmxai info lists them; default {DEFAULT_LEARNED_CODEC}, hmxai's offline zoo)")
-    p.add_argument("--quality", type=int, default=None, help="quality index (default: the codec's)")
+    p.add_argument("--quality", type=quality_arg, default=None,
+                   help="quality index (default: the codec's; fractions for variable-rate codecs, e.g. 2.5)")
     _add_weights_args(p)
 
 
@@ -105,6 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=None, help="override steps (from-scratch qualities)")
     t.add_argument("--warm-steps", type=int, default=None, help="override steps (warm-started qualities)")
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--json", action="store_true")
+    t = tsub.add_parser("vbr", help="train the variable-rate codec (one model, every rate), resumable")
+    t.add_argument("config", help="JSON config (keys of hmxai.train.vbr_config.VbrConfig)")
+    t.add_argument("--data", default=None, help="root of the training folders (default $HMXAI_DATA)")
+    t.add_argument("--out", required=True, help="run folder: state.pt, config.json, summary.json")
+    t.add_argument("--device", default=None, choices=("cpu", "cuda"))
+    t.add_argument("--time-budget", type=float, default=None, help="fit a fresh run's steps to this many seconds")
+    t.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    t.add_argument("--json", action="store_true")
+    t = tsub.add_parser("pack", help="write the training split as compact JPEGs (to carry it to a GPU machine)")
+    t.add_argument("config", help="JSON config of the run the pack is for")
+    t.add_argument("--data", default=None, help="root of the training folders (default $HMXAI_DATA)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--parts", type=int, default=2)
     t.add_argument("--json", action="store_true")
     t = tsub.add_parser("export", help="write a finished run as compact zoo weights (fp16 safetensors)")
     t.add_argument("run", help="run folder written by hmxai train codec")
@@ -199,9 +216,18 @@ def cmd_demo(args) -> Dict[str, Any]:
 
 def cmd_train(args) -> Dict[str, Any]:
     if args.what == "export":
+        from pathlib import Path
+
+        if (Path(args.run) / "state.pt").is_file() or args.run.endswith(".safetensors"):  # a variable-rate run
+            from hmxai.train.vbr_run import export_vbr
+
+            name = "hmxai-vbr" if args.name == "hmxai-msh" else args.name
+            return {"written": [str(export_vbr(args.run, Path(args.out) / f"{name}.safetensors"))]}
         from hmxai.train.export import export_zoo
 
         return {"written": [str(p) for p in export_zoo(args.run, args.out, args.name)]}
+    if args.what in ("vbr", "pack"):
+        return _train_vbr(args)
     from hmxai.datasets import data_root
     from hmxai.train.codec import train_zoo
     from hmxai.train.config import TrainConfig
@@ -213,6 +239,26 @@ def cmd_train(args) -> Dict[str, Any]:
     config = TrainConfig.from_json(args.config, device=args.device, steps=args.steps, warm_steps=args.warm_steps)
     done = train_zoo(config, data_root(args.data), args.out, qualities=args.quality, progress=not args.json)
     return {"trained": {f"q{q}": str(p) for q, p in done.items()}, "out": args.out}
+
+
+def _train_vbr(args) -> Dict[str, Any]:
+    from hmxai.datasets import data_root
+    from hmxai.train.vbr_config import VbrConfig
+
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    config = VbrConfig.from_json(args.config, device=getattr(args, "device", None))
+    if args.what == "pack":
+        from hmxai.train.vbr_run import pack_training_set
+
+        manifest = pack_training_set(data_root(args.data), config, args.out, parts=args.parts)
+        return {"out": args.out, "images": len(manifest["images"]), "part_bytes": manifest["parts"]}
+    from hmxai.train.vbr_run import train_vbr
+
+    state = train_vbr(config, data_root(args.data), args.out, progress=not args.json, time_budget=args.time_budget)
+    return {"state": str(state), "summary": str(state.parent / "summary.json")}
 
 
 def cmd_channels(args) -> Dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from hmxai.registry import quality_arg
 from pathlib import Path
 from typing import Any, Dict
 
@@ -15,7 +17,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("channels", help="which latent channels serve the machine, which the human (learned codecs)")
     p.add_argument("images", nargs="*", help="image(s); default the embedded sample 'chelsea' (256x256 crop)")
     p.add_argument("--codec", default=DEFAULT_LEARNED_CODEC, help=f"learned codec (default {DEFAULT_LEARNED_CODEC})")
-    p.add_argument("--quality", type=int, default=None)
+    p.add_argument("--quality", type=quality_arg, default=None)
     p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
     p.add_argument("--method", default="ablation", choices=CHANNEL_METHODS.names())
     p.add_argument("--ablation", default="not-transmitted", choices=ABLATIONS)

@@ -4,6 +4,8 @@ as a standalone Voila page for teaching)."""
 from __future__ import annotations
 
 import argparse
+
+from hmxai.registry import quality_arg
 from typing import Any, Dict
 
 
@@ -21,7 +23,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("explore", help="one explorer view: bits, decoded, top-5, explanation at a rate and channel budget")
     p.add_argument("image", nargs="?", default=None, help="image file; default the embedded sample 'chelsea'")
     p.add_argument("--codec", default=None, help="codec (default hmxai-msh, the offline zoo)")
-    p.add_argument("--quality", type=int, default=None, help="quality on the codec's ladder (default its middle)")
+    p.add_argument("--quality", type=quality_arg, default=None, help="quality on the codec's ladder (default its middle)")
     p.add_argument("--budget", type=int, default=None, help="send only the first K latent channels (default all)")
     p.add_argument("--ordering", default="bits", choices=ORDERINGS,
                    help="channel order of --budget (default bits: costliest first, as in the explorer)")
@@ -35,7 +37,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("app", help="the rate explorer as a standalone web page (Voila), for teaching")
     p.add_argument("image", nargs="?", default=None, help="image file or sample name (default 'chelsea')")
     p.add_argument("--codec", default=None, help="codec shown first (default hmxai-msh)")
-    p.add_argument("--quality", type=int, default=None)
+    p.add_argument("--quality", type=quality_arg, default=None)
     p.add_argument("--method", default=None, choices=METHODS)
     p.add_argument("--max-side", type=_positive, default=384, help="longer image side in the app (default 384)")
     p.add_argument("--port", type=int, default=8866)

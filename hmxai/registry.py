@@ -69,3 +69,17 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def quality_arg(text: str):
+    """A command-line quality: an integer, or a float for variable-rate codecs (``2.5``)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"quality must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"quality must be finite, got {text!r}")
+    return int(value) if value.is_integer() and "." not in text else value

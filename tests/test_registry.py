@@ -7,6 +7,7 @@ from hmxai.codecs import CODECS, create_codec, list_codecs
 from hmxai.codecs.base import Codec
 from hmxai.codecs.classical import CLASSICAL_CODECS
 from hmxai.codecs.learned import LearnedCodec
+from hmxai.codecs.vbr import VariableRateCodec
 from hmxai.errors import NoLatentError, UnknownNameError
 from hmxai.registry import Registry
 from hmxai.tasks import TASKS, list_tasks
@@ -20,7 +21,7 @@ CLASSICAL = list_codecs(learned=False)
 def test_registry_contents_and_wildcards():
     assert set(LEARNED) == {
         "bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018",
-        "cheng2020-anchor", "cheng2020-attn", "hmxai-msh",
+        "cheng2020-anchor", "cheng2020-attn", "hmxai-msh", "hmxai-vbr",
     }
     assert set(CLASSICAL) == {"jpeg", "webp", "jpeg2000", "avif", "heif"}
     assert list_codecs("mbt*") == ["mbt2018", "mbt2018-mean"]
@@ -47,6 +48,9 @@ def test_codec_contract(name, small):
     entry = CODECS.entry(name)
     codec = create_codec(name)
     expected_type = LearnedCodec if entry.facts["learned"] else CLASSICAL_CODECS[name]
+    if entry.facts.get("continuous"):
+        expected_type = VariableRateCodec
+    assert codec.continuous is bool(entry.facts.get("continuous"))
     assert type(codec) is expected_type  # exact type: a factory cannot build the wrong model
     assert codec.name == name and isinstance(codec, Codec)
     assert codec.has_latent is entry.facts["learned"]
@@ -72,9 +76,12 @@ def test_codec_contract(name, small):
 def test_codec_quality_range_enforced(name):
     lo, hi = CODECS.entry(name).facts["quality_range"]
     assert create_codec(name, quality=lo).quality == lo
-    for bad in (lo - 1, hi + 1, 2.5, "3"):
+    continuous = CODECS.entry(name).facts.get("continuous", False)
+    for bad in (lo - 1, hi + 1, "3", float("nan")) + (() if continuous else (2.5,)):
         with pytest.raises(ValueError, match="quality"):
             create_codec(name, quality=bad)
+    if continuous:  # a variable-rate codec takes any quality in its range, fractions too
+        assert create_codec(name, quality=lo + 0.5).quality == lo + 0.5
 
 
 def test_learned_architectures_match_their_names():

@@ -47,13 +47,14 @@ def _classical_factory(name: str, default_quality: int):
 
 
 def _register_all() -> None:
-    from hmxai.codecs.catalog import CLASSICAL, LEARNED, ZOO
+    from hmxai.codecs.catalog import CLASSICAL, LEARNED, VARIABLE_RATE, ZOO
 
     for name, facts in ZOO.items():
         CODECS.register(
             name, _zoo_factory(name, facts.default_quality), facts.description, learned=True,
             quality_range=facts.quality_range, default_quality=facts.default_quality,
             weights="hmxai zoo: package data (safetensors), offline", zoo=True,
+            continuous=name in VARIABLE_RATE,
         )
     for arch, facts in LEARNED.items():
         CODECS.register(

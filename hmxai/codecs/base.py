@@ -32,13 +32,20 @@ class Codec(abc.ABC):
     #: inclusive range of the quality knob; higher is always better quality.
     quality_range: Tuple[int, int] = (1, 100)
 
+    #: whether fractional qualities are valid (a variable-rate codec's continuous knob).
+    continuous: bool = False
+
     def __init__(self, quality: int):
+        self.quality = self.check_quality(quality)
+
+    def check_quality(self, quality):
+        """The quality as stored, or ValueError; integer codecs take integers in ``quality_range``."""
         lo, hi = self.quality_range
         if not isinstance(quality, int) or isinstance(quality, bool) or not lo <= quality <= hi:
             raise ValueError(
                 f"{self.name}: quality must be an integer in {lo}..{hi}, got {quality!r}"
             )
-        self.quality = quality
+        return quality
 
     @abc.abstractmethod
     def compress(self, x: Tensor) -> EncodedImage:

@@ -37,4 +37,9 @@ CLASSICAL: Dict[str, CodecFacts] = {
 #: hmxai's own pretrained zoo (weights ship in the package; see hmxai.codecs.zoo)
 ZOO: Dict[str, CodecFacts] = {
     "hmxai-msh": CodecFacts((1, 5), 3, "hmxai zoo: mean-scale hyperprior N=64 M=96, trained offline, ships in the package"),
+    "hmxai-vbr": CodecFacts((1, 6), 3, "hmxai zoo: variable-rate mean-scale hyperprior N=96 M=128, one model, "
+                            "continuous quality 1.0-6.0 (preview: still training, see its model card)"),
 }
+
+#: zoo codecs with one set of weights for every quality, fractions included (``quality=2.5``)
+VARIABLE_RATE = ("hmxai-vbr",)

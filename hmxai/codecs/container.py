@@ -17,6 +17,7 @@ before a decoder ever sees the payload.
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 
@@ -77,7 +78,7 @@ def load(data: bytes) -> EncodedImage:
         raise BitstreamError(f"hmxai file header is malformed: {exc}") from exc
     if not (
         isinstance(codec, str)
-        and isinstance(quality, int)
+        and isinstance(quality, (int, float)) and not isinstance(quality, bool) and math.isfinite(quality)
         and all(isinstance(v, int) and v > 0 for v in size)
         and isinstance(params, dict)
     ):

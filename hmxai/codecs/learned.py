@@ -221,14 +221,7 @@ class LearnedCodec(Codec):
         """Decode the bytes to ``(y_hat, x_hat)``; x_hat cropped to the image size."""
         self._check_encoded(encoded)
         strings, shape, _ = self._split(encoded)
-        written_with = encoded.params.get("weights_id")
-        if written_with is not None and written_with != self.weights_id:
-            raise BitstreamError(
-                f"{self.name}: this file was written with other weights "
-                f"({encoded.params.get('weights')!r}, id {written_with}) than this codec has "
-                f"({self.weights!r}, id {self.weights_id}); load the same weights "
-                "(pretrained=True or checkpoint=PATH) to decode it"
-            )
+        self._check_weights(encoded)
         m = self.model
         try:
             if self.family == "factorized":
@@ -252,6 +245,16 @@ class LearnedCodec(Codec):
             raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
         return y_hat, x_hat
 
+    def _check_weights(self, encoded: EncodedImage) -> None:
+        written_with = encoded.params.get("weights_id")
+        if written_with is not None and written_with != self.weights_id:
+            raise BitstreamError(
+                f"{self.name}: this file was written with other weights "
+                f"({encoded.params.get('weights')!r}, id {written_with}) than this codec has "
+                f"({self.weights!r}, id {self.weights_id}); load the same weights "
+                "(pretrained=True or checkpoint=PATH) to decode it"
+            )
+
     def _ar_decode(self, string: bytes, z_hat: Tensor, params: Tensor) -> Tensor:
         m = self.model
         h, w = z_hat.shape[2] * _Z_TO_Y, z_hat.shape[3] * _Z_TO_Y
@@ -261,6 +264,10 @@ class LearnedCodec(Codec):
 
     def decompress(self, encoded: EncodedImage) -> Tensor:
         return self.decode_latent(encoded)[1]
+
+    def latent_indexes(self, latent: LatentResult) -> Tensor:
+        """The Gaussian conditional's CDF indexes of ``latent`` (for :meth:`compress_latent`)."""
+        return self.model.gaussian_conditional.build_indexes(latent.scales)
 
     @torch.no_grad()
     def compress_latent(self, y_hat: Tensor, latent: LatentResult, reference: EncodedImage,

@@ -19,8 +19,35 @@ from hmxai.errors import WeightsUnavailableError
 ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
 
 
-def zoo_weights_path(name: str, quality: int) -> Path:
+from hmxai.codecs.catalog import VARIABLE_RATE  # noqa: E402  (no torch: plain tables)
+
+
+def zoo_weights_path(name: str, quality=None) -> Path:
+    if name in VARIABLE_RATE:
+        return ZOO_DIR / f"{name}.safetensors"
     return ZOO_DIR / f"{name}-q{quality}.safetensors"
+
+
+def make_variable_rate_codec(name: str, quality, metric: str = "mse"):
+    """The variable-rate zoo codec at a quality in [1, L], fractions allowed."""
+    import json as _json
+
+    from hmxai.codecs.vbr import VariableRateCodec
+    from hmxai.codecs.vbr_model import VariableRateMSH
+
+    if metric != "mse":
+        raise ValueError(f"{name} is trained for mse only, not {metric!r}")
+    path = zoo_weights_path(name)
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{name}: weights file {str(path)!r} is missing from this install")
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(path), framework="pt") as f:
+        lambdas = _json.loads(f.metadata()["lambdas"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
+    model = VariableRateMSH.from_state_dict(state, lambdas)
+    return VariableRateCodec(model.eval(), name, quality, f"hmxai zoo ({path.name})")
 
 
 def zoo_card() -> Dict:
@@ -39,6 +66,8 @@ def make_zoo_codec(name: str, quality: int, metric: str = "mse"):
     from hmxai.codecs.checkpoints import load_state_dict
     from hmxai.codecs.learned import LearnedCodec
 
+    if name in VARIABLE_RATE:
+        return make_variable_rate_codec(name, quality, metric)
     lo, hi = ZOO[name].quality_range
     if not isinstance(quality, int) or isinstance(quality, bool) or not lo <= quality <= hi:
         raise ValueError(f"{name}: quality must be an integer in {lo}..{hi}, got {quality!r}")

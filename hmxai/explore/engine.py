@@ -209,7 +209,7 @@ class ExplorerEngine:
         scores = channel_scores(self.x, c, self.task, method=self.channel_method)
         indexes = None
         if latent.scales is not None:
-            indexes = c.model.gaussian_conditional.build_indexes(latent.scales)
+            indexes = c.latent_indexes(latent)
         machine, human = scores.machine.float(), scores.human.float()  # what the orderings sort by
         lists = (tuple(bits.double().sum(dim=(1, 2)).tolist()), tuple(machine.tolist()), tuple(human.tolist()))
         return Rung(c, encoded, x_hat, latent, bits, ablation_values(c, latent), machine, human, scores, indexes,

@@ -1,0 +1,208 @@
+"""The variable-rate codec (hmxai-vbr): continuous quality, real bitstreams, its training recipe."""
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+import hmxai
+from hmxai.codecs import codec_for, create_codec
+from hmxai.codecs.container import dump, load
+from hmxai.codecs.vbr_model import QualityScale, RateLadderError, VariableRateMSH
+from hmxai.errors import BitstreamError
+from hmxai.train.vbr import VbrTrainer, _ste_quantize, rd_loss, set_ste_rate
+from hmxai.train.vbr_config import VbrConfig
+
+FRACTIONS = (1.0, 1.5, 2.75, 4.2, 6.0)
+
+
+@pytest.fixture(scope="module")
+def vbr():
+    return {q: create_codec("hmxai-vbr", quality=q) for q in FRACTIONS}
+
+
+# ---------------------------------------------------------------------------------------- quality scale
+def test_quality_scale_is_log_linear_and_gain_follows_sqrt_lambda():
+    s = QualityScale((0.001, 0.004, 0.016))
+    assert s.range == (1.0, 3.0)
+    for q, lam in zip((1, 2, 3), s.lambdas):
+        assert s.lmbda(q) == pytest.approx(lam, rel=1e-12)
+    assert s.lmbda(1.5) == pytest.approx(0.002, rel=1e-12)  # geometric mean of 0.001 and 0.004
+    assert s.gain(3) == pytest.approx(1.0)
+    assert s.gain(1) == pytest.approx(math.sqrt(0.001 / 0.016))
+    gains = [s.gain(1 + 0.25 * i) for i in range(9)]
+    assert all(b > a for a, b in zip(gains, gains[1:]))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), 0.99, 6.01, -1, True, "3", float("inf")])
+def test_bad_quality_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="quality must be a number in 1..6"):
+        create_codec("hmxai-vbr", quality=bad)
+
+
+def test_integer_codecs_still_refuse_fractions():
+    with pytest.raises(ValueError, match="integer"):
+        create_codec("hmxai-msh", quality=2.5)
+
+
+# ---------------------------------------------------------------------------------------- shipped weights
+def test_shipped_weights_round_trip_bit_exactly_at_fractional_qualities(vbr, kodak_crops):
+    x = kodak_crops[0]
+    for q, codec in vbr.items():
+        assert codec.quality == q and codec.weights.startswith("hmxai zoo")
+        encoded = codec.compress(x)
+        file = load(dump(encoded))  # through the .hmx container: the quality is a float in its header
+        assert file.quality == q
+        again = codec_for(file)
+        y_hat, x_hat = again.decode_latent(file)
+        latent = codec.analyze(x)
+        assert torch.equal(latent.y_hat, y_hat) and torch.equal(latent.x_hat, x_hat)
+        assert torch.equal(codec.decompress(encoded), x_hat)
+        assert codec.compress(x).payload == encoded.payload  # deterministic
+
+
+def test_measured_bits_match_the_estimate(vbr, kodak_crops):
+    """Measured bits (the bitstream's bytes) within 1 % of the likelihoods' estimate, plus the header."""
+    for x in kodak_crops:
+        for codec in vbr.values():
+            estimated = float(codec.analyze(x).estimated_bits[0])
+            enc = codec.compress(x)
+            assert abs(enc.measured_bits - estimated) <= 0.01 * estimated + 8 * enc.header_bytes, (
+                codec.quality, enc.measured_bits, estimated)
+
+
+def test_rate_is_monotone_in_quality(kodak_crops):
+    qualities = [1 + 0.5 * i for i in range(11)]
+    for x in kodak_crops:
+        rates = [create_codec("hmxai-vbr", quality=q).compress(x).measured_bpp for q in qualities]
+        assert all(b > a for a, b in zip(rates, rates[1:])), rates
+
+
+def test_a_stream_decodes_only_at_its_own_quality(vbr, small):
+    encoded = vbr[2.75].compress(small)
+    with pytest.raises(BitstreamError, match="quality 2.75"):
+        vbr[4.2].decompress(encoded)
+
+
+def test_compress_latent_codes_the_changed_latent(vbr, small):
+    codec = vbr[4.2]
+    latent, encoded = codec.analyze(small), codec.compress(small)
+    y_hat = latent.y_hat.clone()
+    y_hat[:, :40] = latent.means[:, :40]  # channels at their most probable value: symbol 0
+    changed = codec.compress_latent(y_hat, latent, encoded)
+    decoded, _ = codec.decode_latent(changed)
+    assert torch.equal(decoded, y_hat)
+    assert len(changed.payload) < len(encoded.payload)
+    off_grid = latent.y_hat + 0.3 / codec.scale.gain(4.2)
+    with pytest.raises(ValueError, match="quantization grid"):
+        codec.compress_latent(off_grid, latent, encoded)
+
+
+def test_describe_names_the_continuous_knob(vbr):
+    d = vbr[2.75].describe()
+    assert d["continuous"] is True and d["named_qualities"] == [1, 2, 3, 4, 5, 6]
+    assert d["quality_range"] == [1, 6] and d["lmbda"] == pytest.approx(vbr[2.75].scale.lmbda(2.75))
+
+
+# ---------------------------------------------------------------------------------------- training
+TINY = VbrConfig(N=8, M=12, lambdas=(0.004, 0.016, 0.064), stage_steps=(2, 2, 2), batch=2, crop=64, warmup=1,
+                 lr=1e-3, val_images=0, checkpoint_every=2, ema_decay=0.5, data=("x",), downscale=())
+
+
+class _Sampler:
+    def __init__(self, x, crop=64):
+        self.x = x[..., :crop, :crop].repeat(2, 1, 1, 1).contiguous()
+
+    def sample(self, batch, crop, generator):
+        torch.rand((), generator=generator)  # the trainer's generator advances as with real crops
+        return self.x
+
+
+def test_ste_quantize_rounds_and_passes_gradients():
+    model = VariableRateMSH(8, 12, (0.01, 0.02))
+    gc = model.gaussian_conditional
+    v = torch.tensor([0.2, 1.7, -2.6], requires_grad=True)
+    means = torch.tensor([0.5, 0.5, 0.5])
+    out = _ste_quantize(gc, v, "dequantize", means)
+    assert torch.equal(out.detach(), torch.round(v.detach() - means) + means)
+    out.sum().backward()
+    assert torch.equal(v.grad, torch.ones(3))
+    set_ste_rate(model, True)
+    assert not gc.training and "quantize" in gc.__dict__
+    set_ste_rate(model, False)
+    assert "quantize" not in gc.__dict__ and gc.training == model.training
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_one_step_lowers_the_loss_in_every_stage(stage, small, tmp_path):
+    steps = {1: (5, 0, 0), 2: (0, 5, 0), 3: (0, 0, 5)}[stage]
+    config = replace(TINY, stage_steps=steps, lr=3e-3, lr_stage3=3e-3, warmup=1)
+    trainer = VbrTrainer(config, _Sampler(small), tmp_path)
+    x = trainer.sampler.x
+    q = 2.0 if stage > 1 else 3.0
+    gain = torch.tensor(trainer.model.scale.gain(q))
+
+    def loss():
+        set_ste_rate(trainer.model, stage == 3)
+        torch.manual_seed(0)
+        out = trainer.model(x, stage=1) if stage == 1 else trainer.model(x, stage=2, inputscale=gain)
+        set_ste_rate(trainer.model, False)
+        return float(rd_loss(out, x, trainer.model.scale.lmbda(q))["loss"].detach())
+
+    before = loss()
+    trainer.draw_quality = lambda s: q
+    stats = trainer.train_step()
+    assert stats.stage == stage
+    assert loss() < before
+    assert trainer.model.training and trainer.model.gaussian_conditional.training
+
+
+def test_resumed_run_continues_identically(small, tmp_path):
+    straight = VbrTrainer(TINY, _Sampler(small), tmp_path / "a")
+    straight.run(progress=False)
+    first = VbrTrainer(TINY, _Sampler(small), tmp_path / "b")
+    first.run(progress=False, stop_after=3)  # a checkpoint at step 2 and at the stop (step 3)
+    resumed = VbrTrainer(TINY, _Sampler(small), tmp_path / "b")
+    resumed.run(progress=False)
+    assert resumed.step == straight.step == TINY.total
+    for a, b in ((straight.model, resumed.model), (straight.ema, resumed.ema)):
+        sa, sb = a.state_dict(), b.state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert straight.history == resumed.history
+
+
+def test_resume_refuses_another_recipe(small, tmp_path):
+    VbrTrainer(TINY, _Sampler(small), tmp_path).run(progress=False, stop_after=2)
+    other = VbrTrainer(replace(TINY, lr=5e-3), _Sampler(small), tmp_path)
+    with pytest.raises(ValueError, match="differs in \\['lr'\\]"):
+        other.run(progress=False)
+
+
+def test_a_checkpoint_that_is_not_a_state_dict_is_refused(small, tmp_path):
+    (tmp_path / "state.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception):
+        VbrTrainer(TINY, _Sampler(small), tmp_path).run(progress=False)
+
+
+def test_config_guards():
+    with pytest.raises(ValueError, match="Kodak"):
+        VbrConfig(data=("kodak",))
+    with pytest.raises(ValueError, match="validation folder"):
+        VbrConfig(data=("a", "v"), validation="v")
+    c = VbrConfig(stage_steps=(6000, 48000, 6000))
+    scaled = c.scaled_to(6000)
+    assert scaled.total == 6000 and scaled.stage_steps == (600, 4800, 600)
+    assert VbrConfig.from_dict(c.to_dict()) == c
+
+
+def test_shrink_factors_follow_the_rules():
+    from pathlib import Path
+
+    from hmxai.train.data import shrink_factors
+
+    paths = [Path("/d/train-extra/osie/a.jpg"), Path("/d/imagenet-samples/b.JPEG"), Path("/d/coco/c.jpg")]
+    sizes = [(600, 800), (375, 440), (480, 1000)]
+    f = shrink_factors(paths, (("train-extra/osie", 0.5, 0.75),), 448, sizes, seed=0)
+    assert 0.5 <= f[0] <= 0.75 and f[1] == 1.0 and f[2] == pytest.approx(0.448)
+    assert f == shrink_factors(paths, (("train-extra/osie", 0.5, 0.75),), 448, sizes, seed=0)
