@@ -221,8 +221,13 @@ def cmd_train(args) -> Dict[str, Any]:
         if (Path(args.run) / "state.pt").is_file() or args.run.endswith(".safetensors"):  # a variable-rate run
             from hmxai.train.vbr_run import export_vbr
 
+            from hmxai.train.vbr_run import stage_chain, training_record
+
             name = "hmxai-vbr" if args.name == "hmxai-msh" else args.name
-            return {"written": [str(export_vbr(args.run, Path(args.out) / f"{name}.safetensors"))]}
+            weights = export_vbr(args.run, Path(args.out) / f"{name}.safetensors")
+            record = Path(args.out) / f"{name}-training.json"
+            record.write_text(json.dumps(training_record(stage_chain(Path(args.run))), indent=1))
+            return {"written": [str(weights), str(record)]}
         from hmxai.train.export import export_zoo
 
         return {"written": [str(p) for p in export_zoo(args.run, args.out, args.name)]}

@@ -44,7 +44,7 @@ def _codec_rows():
                 "available_offline": all(p.is_file() for p in files),
             }
             try:
-                row["model_card"] = _card_summary(zoo_card())
+                row["model_card"] = _card_summary(zoo_card(name))
             except Exception as exc:  # a missing card never breaks `hmxai info`
                 row["model_card"] = {"error": str(exc)}
         elif entry.facts["learned"]:

@@ -100,3 +100,107 @@ def render_markdown(card: Dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def render_vbr_markdown(card: Dict) -> str:
+    """The variable-rate codec's card: recipe, stages, validation, Kodak at named and fractional points, BD."""
+    t, k = card["training"], card["kodak"]
+    cfg = t["config"]
+    name = card["name"]
+    rows = k["results"][name]
+    named = [q for q in sorted(rows, key=float) if float(q).is_integer()]
+    lambdas = cfg["lambdas"]
+    lines = [
+        f"# Model card: `{name}`",
+        "",
+        "hmxai's variable-rate learned codec: **one** set of weights for every rate, and a continuous quality "
+        f"knob (any float in 1.0–{len(lambdas)}.0; the integers are its named points). Shipped in the package as "
+        "fp16 safetensors, loaded offline.",
+        "",
+    ]
+    if t.get("notes"):
+        lines += ["## Status", ""] + [f"- {n}" for n in t["notes"]] + [""]
+    lines += [
+        "## Model",
+        f"- Architecture: CompressAI's `MeanScaleHyperpriorVbr` (Kamisli, Racapé, Choi, DCC 2024: a quantization "
+        f"gain per rate, learned reconstruction offsets), N = {cfg['N']}, M = {cfg['M']}: {card['parameters']:,} "
+        "parameters. hmxai's subclass lets training pass any gain.",
+        "- Quality q in [1, L]: λ(q) log-linear between the named points' λ; gain(q) = sqrt(λ(q) / λ_max) "
+        "(CompressAI's own gain table follows the same rule). Training draws q uniformly over the whole range, so "
+        "a fractional quality is a trained operating point.",
+        "- Named points: " + ", ".join(f"q{i} λ={lam}" for i, lam in enumerate(lambdas, start=1)) + ".",
+        "",
+        "## Data",
+        "- Training: the ImageNet samples except every fifth in sorted order (600), the 80 COCO-tiny images and "
+        "train-extra (BSDS500 train+test 400, OSIE 698 shrunk by a random factor in 0.5–0.75 against its JPEG "
+        "blocks, Urban100-half 92, Set14 6): 1,876 images. Never Kodak; the 150 held-out ImageNet samples stay out.",
+        f"- Validation (checkpoints are judged here, never on Kodak): the first {cfg['val_images']} images of "
+        f"`{cfg['validation']}`, coded with real bitstreams.",
+        "",
+        "## Recipe (`hmxai.train.vbr`)",
+        "- Stage 1: the highest λ only, CompressAI's plain mean-scale path (additive noise). Stage 2: one quality "
+        "per batch, uniform in [1, L]; mixed quantization (noise for the rate, straight-through rounding plus the "
+        "learned offsets for the decoder's input). Stage 3: straight-through rounding for the rate too, lower "
+        "learning rate.",
+        "- Loss bpp + λ·255²·MSE; Adam with warm-up and cosine decay, gradient clipping; the entropy bottleneck's "
+        "quantiles on their own optimizer; an exponential moving average of the weights is what ships.",
+        "",
+        "| stage run | device | steps | wall time | batch × crop | stage steps (1, 2, 3) | lr | init |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in t["stages"]:
+        c = s["config"]
+        state = " (running)" if s.get("running") else ""
+        lines.append(f"| {s['run']}{state} | {s['device']} | {s['steps']:,} | {s['wall_seconds'] / 60:.1f} min | "
+                     f"{c['batch']} × {c['crop']}² | {tuple(c['stage_steps'])} | {c['lr']} | "
+                     f"{c.get('init_from') or 'scratch'} |")
+    vals = [v for s in t["stages"] for v in s.get("validation", [])]
+    if vals:
+        qs = list(vals[-1]["qualities"])
+        lines += ["", "Validation (real bytes; bpp / PSNR dB):", "", "| step | " + " | ".join(f"q{q}" for q in qs) + " |",
+                  "|---|" + "---|" * len(qs)]
+        for v in vals:
+            cells = [f"{v['qualities'][q]['measured_bpp']:.3f} / {v['qualities'][q]['psnr']:.2f}" for q in qs]
+            lines.append(f"| {v['step']} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"## Kodak ({len(k['images'])} images, measured on {k['hardware']})",
+        "",
+        "| quality | bpp (estimated) | bpp (measured, bytes) | PSNR (dB) | MS-SSIM | encode (ms) | decode (ms) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for q in sorted(rows, key=float):
+        s = rows[q]["summary"]
+        label = f"**{q}**" if q in named else q
+        lines.append(f"| {label} | {_fmt(s['bpp_estimated'], '.4f')} | {_fmt(s['bpp_measured'], '.4f')} | "
+                     f"{_fmt(s['psnr'])} | {_fmt(s['ms_ssim'], '.4f')} | {1000 * s['encode_seconds']:.0f} | "
+                     f"{1000 * s['decode_seconds']:.0f} |")
+    bd = k.get("bd_rate_psnr") or {}
+    if bd:
+        lines += ["", "## BD-rate (PSNR) against JPEG 4:4:4", "",
+                  "Negative: fewer bits than JPEG at equal PSNR (cubic fit in log-rate, and pchip).", "",
+                  "| codec | cubic | pchip |", "|---|---|---|"]
+        for n, row in bd.items():
+            lines.append(f"| {n} | {_fmt(row.get('vs_jpeg_cubic'), '+.1f')} % | {_fmt(row.get('vs_jpeg_pchip'), '+.1f')} % |")
+        zoo_vs = bd.get(name, {}).get("zoo_vs", {})
+        if zoo_vs:
+            lines += ["", f"## BD-rate (PSNR) of `{name}` against each codec (cubic)", "", "| against | BD-rate |",
+                      "|---|---|"]
+            lines += [f"| {n} | {_fmt(v, '+.1f')} % |" for n, v in zoo_vs.items()]
+    lines += [
+        "",
+        "Anchors and the five-model `hmxai-msh` zoo: "
+        + (f"reused from {k['anchors_reused']['from']} (same images; their bytes do not depend on this codec)"
+           if k.get("anchors_reused") else "measured in the same run") + ". " + card["reference"]["source"] + ".",
+        "",
+        "## Reproduce",
+        "```",
+        "hmxai train pack configs/zoo-vbr.json --out pack        # only to carry the data to a GPU machine",
+        "hmxai train vbr configs/zoo-vbr.json --out runs/vbr --device cuda --time-budget 3600",
+        "hmxai train vbr configs/zoo-vbr-cpu.json --out ../runs/vbr-cpu   # CPU continuation (init_from names the weights)",
+        "hmxai train export ../runs/vbr-cpu --out hmxai/zoo",
+        "python benchmarks/kodak_card.py --codec hmxai-vbr --anchors-from hmxai/zoo/card.json --write-card",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)

@@ -50,9 +50,13 @@ def make_variable_rate_codec(name: str, quality, metric: str = "mse"):
     return VariableRateCodec(model.eval(), name, quality, f"hmxai zoo ({path.name})")
 
 
-def zoo_card() -> Dict:
-    """The shipped model card data (training facts and Kodak results)."""
-    path = ZOO_DIR / "card.json"
+def zoo_card_path(name: str = "hmxai-msh") -> Path:
+    return ZOO_DIR / ("card.json" if name == "hmxai-msh" else f"{name}-card.json")
+
+
+def zoo_card(name: str = "hmxai-msh") -> Dict:
+    """The shipped model card data (training facts and Kodak results) of a zoo codec."""
+    path = zoo_card_path(name)
     if not path.is_file():
         raise WeightsUnavailableError(f"the hmxai zoo card {str(path)!r} is missing from this install")
     return json.loads(path.read_text())

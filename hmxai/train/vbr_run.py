@@ -151,6 +151,53 @@ def save_vbr_weights(model, config: VbrConfig, path: str | Path, steps: int, whi
     return path
 
 
+def stage_facts(run_dir: str | Path) -> Dict:
+    """What one run (a stage of the shipped weights) did: its config, steps, wall time, device,
+    validation log. Read from ``summary.json`` (or, for a GPU run's return, ``*-log.json``), or
+    from the checkpoint of a run still going."""
+    run_dir = Path(run_dir)
+    summary = run_dir / "summary.json"
+    log = summary if summary.is_file() else next(run_dir.glob("*-log.json"), None)
+    if log is not None:
+        facts = json.loads(log.read_text())
+        if "config" not in facts:
+            facts["config"] = json.loads((run_dir / "config.json").read_text())
+    else:
+        state = torch.load(run_dir / "state.pt", map_location="cpu", weights_only=True)
+        facts = {"steps": int(state["step"]), "wall_seconds": round(float(state["elapsed"]), 1),
+                 "device": "cpu", "history": json.loads(state["history"]),
+                 "validation": json.loads(state["val_log"]),
+                 "config": json.loads((run_dir / "config.json").read_text()), "running": True}
+    facts["run"] = run_dir.name
+    return facts
+
+
+def stage_chain(run_dir: str | Path) -> List[Path]:
+    """The run folders that led to ``run_dir``, first first: each stage's ``init_from`` names the
+    weights its predecessor exported (relative paths from the working directory)."""
+    chain, here = [], Path(run_dir)
+    while True:
+        chain.insert(0, here)
+        init = json.loads((here / "config.json").read_text()).get("init_from")
+        if not init:
+            return chain
+        here = Path(init).parent
+        if here in chain or len(chain) > 20:
+            raise ValueError(f"the init_from chain of {run_dir} loops")
+
+
+def training_record(run_dirs, notes=()) -> Dict:
+    """The shipped weights' training facts: every stage (first first) and, per named quality,
+    its lambda and the total steps and wall time (the shape ``hmxai info`` reads)."""
+    stages = [stage_facts(d) for d in run_dirs]
+    final = stages[-1]["config"]
+    steps = sum(int(s["steps"]) for s in stages)
+    wall = round(sum(float(s["wall_seconds"]) for s in stages), 1)
+    qualities = {str(q): {"lambda": lam, "steps": steps, "wall_seconds": wall, "warm_start": None}
+                 for q, lam in enumerate(final["lambdas"], start=1)}
+    return {"config": final, "stages": stages, "qualities": qualities, "notes": list(notes)}
+
+
 def pack_training_set(data_root: str | Path, config: VbrConfig, out_dir: str | Path, parts: int = 2,
                       quality: int = 90, max_side: int = 448) -> Dict:
     """The training split, shrunk as the config says and to ``max_side``, as JPEG (4:4:4,
