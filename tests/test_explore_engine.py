@@ -272,3 +272,28 @@ def test_bit_density_covers_the_image_exactly():
     d = _cells_to_pixels(cells, cell, (20, 40))
     assert d.shape == (20, 40)
     assert d[0, 0] * 256 == bits[0, 0, 0] and d[19, 39] * 256 == bits[0, 1, 2]
+
+
+def test_variable_rate_codec_slides_over_its_continuous_quality(image, task):
+    """hmxai-vbr: the ladder is the continuous range in steps of 0.25; a fractional rung is the
+    codec's own stream at that quality, and a channel budget is coded for real at it."""
+    from hmxai.codecs import create_codec
+
+    engine = ExplorerEngine(image, task, codecs=["hmxai-vbr"], cache=ByteLRU())
+    ladder = engine.qualities("hmxai-vbr")
+    assert ladder[0] == 1 and ladder[-1] == 6 and len(ladder) == 21 and 2.75 in ladder
+    assert all(type(q) is int for q in ladder if float(q).is_integer())
+    view = engine.view("hmxai-vbr", 2.75)
+    own = create_codec("hmxai-vbr", quality=2.75).compress(image)
+    assert view.quality == 2.75 and view.bpp_measured == own.measured_bpp
+    assert engine.view("hmxai-vbr", 4.25).bpp_measured > view.bpp_measured
+    r = engine.rung("hmxai-vbr", 2.75)
+    kept = engine.kept("hmxai-vbr", 2.75, 30, "bits")
+    keep = torch.zeros(r.latent.y_hat.shape[1], dtype=torch.bool)
+    keep[list(kept)] = True
+    y = torch.where(keep.view(1, -1, 1, 1), r.latent.y_hat, r.baseline)
+    encoded = r.codec.compress_latent(y, r.latent, r.encoded)
+    assert torch.equal(r.codec.decode_latent(encoded)[0], y)
+    assert engine.view("hmxai-vbr", 2.75, kept).bpp_measured == encoded.measured_bpp
+    with pytest.raises(ValueError, match="not on the ladder"):
+        engine.view("hmxai-vbr", 2.8)

@@ -34,8 +34,18 @@ from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
 METHODS: Tuple[str, ...] = ("grad-cam", "hires-cam", "lime", "none")
 
 
+#: the explorer's slider step over a variable-rate codec's continuous quality
+CONTINUOUS_STEP = 0.25
+
+
+def quality_value(quality):
+    """A quality as codecs store it: an int when integral (3, not 3.0 or numpy's 3), else a float."""
+    q = float(quality)
+    return int(q) if q.is_integer() else q
+
+
 @lru_cache(maxsize=32)
-def _codec(name: str, quality: int):
+def _codec(name: str, quality):
     from hmxai.codecs import create_codec
 
     return create_codec(name, quality=quality)
@@ -142,7 +152,7 @@ class ExplorerEngine:
             raise ValueError("give at least one codec")
         for name in self.codecs:
             CODECS.entry(name)  # unknown names fail here, with the list of known ones
-        self._qualities = {k: tuple(int(q) for q in v) for k, v in (qualities or {}).items()}
+        self._qualities = {k: tuple(quality_value(q) for q in v) for k, v in (qualities or {}).items()}
         for name, qs in self._qualities.items():
             if name not in self.codecs or not qs:
                 raise ValueError(f"qualities given for {name!r}, which is not among the codecs or has none")
@@ -162,7 +172,12 @@ class ExplorerEngine:
         """The quality ladder of ``codec`` (ascending)."""
         from hmxai.explain.ladder import default_qualities
 
+        from hmxai.codecs import CODECS
+
         self._check_codec(codec)
+        if codec not in self._qualities and CODECS.entry(codec).facts.get("continuous"):
+            lo, hi = CODECS.entry(codec).facts["quality_range"]  # the continuous knob, in steps of 0.25
+            return tuple(quality_value(lo + CONTINUOUS_STEP * i) for i in range(int((hi - lo) / CONTINUOUS_STEP) + 1))
         return tuple(sorted(self._qualities.get(codec) or default_qualities(codec)))
 
     def is_learned(self, codec: str) -> bool:
@@ -186,13 +201,13 @@ class ExplorerEngine:
 
     def has_rung(self, codec: str, quality: int) -> bool:
         """Whether the rung is cached (asking for it then computes nothing)."""
-        return self.key + ("rung",) + self._codec_key(_codec(codec, int(quality))) in self.cache
+        return self.key + ("rung",) + self._codec_key(_codec(codec, quality_value(quality))) in self.cache
 
     def rung(self, codec: str, quality: int) -> Rung:
         """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
         if quality not in self.qualities(codec):
             raise ValueError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
-        c = _codec(codec, int(quality))
+        c = _codec(codec, quality_value(quality))
         return self.cache.get_or_compute(self.key + ("rung",) + self._codec_key(c), lambda: self._rung(c))
 
     def _rung(self, c) -> Rung:
@@ -248,7 +263,7 @@ class ExplorerEngine:
     # ------------------------------------------------------------------ views
     def _view_key(self, codec: str, quality: int, kept, method: str) -> tuple:
         detail = self.lime_samples if method == "lime" else None
-        return self.key + ("view",) + self._codec_key(_codec(codec, int(quality))) + (kept, method, detail)
+        return self.key + ("view",) + self._codec_key(_codec(codec, quality_value(quality))) + (kept, method, detail)
 
     def peek(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> Optional[ExplorerView]:
         """The view if it is cached, else None (computes nothing)."""
@@ -262,7 +277,7 @@ class ExplorerEngine:
         if kept is not None and not self.is_learned(codec):
             raise ValueError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
         return self.cache.get_or_compute(self._view_key(codec, quality, kept, method),
-                                         lambda: self._view(codec, int(quality), kept, method))
+                                         lambda: self._view(codec, quality_value(quality), kept, method))
 
     def _view(self, codec: str, quality: int, kept, method: str) -> ExplorerView:
         if method != "none":  # the explanation is laid on the cached view without one

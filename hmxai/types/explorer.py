@@ -53,7 +53,7 @@ class ExplorerView:
     """
 
     codec: str
-    quality: int
+    quality: float  # an int, or a float for a variable-rate codec
     method: str
     kept: Optional[Tuple[int, ...]]
     num_channels: Optional[int]

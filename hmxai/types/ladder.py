@@ -111,7 +111,7 @@ class Drift:
 
     row: int
     codec: str
-    quality: int
+    quality: float  # an int, or a float for a variable-rate codec
     measured_bpp: float
     psnr: float
     method: str

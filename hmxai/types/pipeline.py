@@ -48,7 +48,7 @@ class LatentResult:
     """
 
     codec: str
-    quality: int
+    quality: float  # an int, or a float for a variable-rate codec
     x_hat: Tensor
     y: Tensor
     y_hat: Tensor
@@ -123,7 +123,7 @@ class EncodedImage:
     """
 
     codec: str
-    quality: int
+    quality: float  # an int, or a float for a variable-rate codec
     image_size: Tuple[int, int]
     payload: bytes
     params: dict = field(default_factory=dict)
@@ -182,7 +182,7 @@ class PipelineResult:
 
     image_name: str
     codec: str
-    quality: int
+    quality: float  # an int, or a float for a variable-rate codec
     task: str
     image_size: Tuple[int, int]
     bpp_measured: float

@@ -22,13 +22,14 @@ def explorer_from_env(environ=os.environ):
     from hmxai.images import fit_within, load_image
     from hmxai.samples import SAMPLES, sample_image
     from hmxai.ui.explorer import RateExplorer
+    from hmxai.explore.engine import quality_value
 
     get = lambda key: environ.get(f"HMXAI_APP_{key.upper()}") or None  # noqa: E731
     image = get("image") or "chelsea"
     x = sample_image(image) if image in SAMPLES else load_image(image)
     x = fit_within(x, int(get("max_side") or 384))
     quality = get("quality")
-    return RateExplorer(x, codec=get("codec"), quality=None if quality is None else int(quality),
+    return RateExplorer(x, codec=get("codec"), quality=None if quality is None else quality_value(quality),
                         method=get("method") or "grad-cam")
 
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from hmxai.explore.engine import METHODS, ExplorerEngine
+from hmxai.explore.engine import METHODS, ExplorerEngine, quality_value
 from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
 
 #: per notebook cell: the run that made its explorers and weak references to them, so that a
@@ -186,7 +186,7 @@ class RateExplorer:
         the engine (image + task) is part of it, so nothing an old task computed is shown after a swap."""
         m = self.engine.num_channels(self.codec.value)
         budget = None if not m or self.budget.value >= m else int(self.budget.value)
-        return (self.codec.value, int(self.quality.value), budget, self.ordering.value,
+        return (self.codec.value, quality_value(self.quality.value), budget, self.ordering.value,
                 tuple(sorted(self.toggled)), self.method.value, id(self.engine))
 
     def _kept(self, state: tuple):
@@ -350,7 +350,7 @@ class RateExplorer:
         qs = list(self.engine.qualities(codec))
         self.progress.max, self.progress.value = len(qs), 0
         self.progress.description = f"{codec}"
-        first = int(self.quality.value) if self.codec.value == codec else None
+        first = quality_value(self.quality.value) if self.codec.value == codec else None
         if first in qs:
             qs.remove(first)
             qs.insert(0, first)
@@ -363,7 +363,7 @@ class RateExplorer:
         method = self.method.value
         self.engine.view(codec, quality, None, method)
         self.progress.value = min(self.progress.max, self.progress.value + 1)
-        if (self.codec.value, int(self.quality.value)) == (codec, quality) and self._shown != self.state():
+        if (self.codec.value, quality_value(self.quality.value)) == (codec, quality) and self._shown != self.state():
             self._request()
 
     # ------------------------------------------------------------------ public
