@@ -35,8 +35,8 @@ CODEC_QUALITIES = {"hmxai-msh": tuple(range(1, 6)), "hmxai-vbr": tuple(1 + 0.5 *
 
 
 def curve(results):
-    qs = sorted(results, key=lambda q: results[q]["summary"]["bpp_measured"])
-    return ([results[q]["summary"]["bpp_measured"] for q in qs], [results[q]["summary"]["psnr"] for q in qs])
+    qs = sorted(results, key=lambda q: results[q]["summary"]["measured_bpp"])
+    return ([results[q]["summary"]["measured_bpp"] for q in qs], [results[q]["summary"]["psnr"] for q in qs])
 
 
 def bd_table(curves, reference, zoo=ZOO):

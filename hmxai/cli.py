@@ -166,7 +166,7 @@ def cmd_compress(args) -> Dict[str, Any]:
         "height": encoded.image_size[0],
         "payload_bytes": len(encoded.payload),
         "file_bytes": len(data),
-        "bpp_measured": encoded.measured_bpp,
+        "measured_bpp": encoded.measured_bpp,
         "bpp_file": 8 * len(data) / encoded.num_pixels,
     }
 
@@ -186,7 +186,7 @@ def cmd_decompress(args) -> Dict[str, Any]:
         "quality": encoded.quality,
         "width": encoded.image_size[1],
         "height": encoded.image_size[0],
-        "bpp_measured": encoded.measured_bpp,
+        "measured_bpp": encoded.measured_bpp,
     }
 
 
@@ -219,9 +219,7 @@ def cmd_train(args) -> Dict[str, Any]:
         from pathlib import Path
 
         if (Path(args.run) / "state.pt").is_file() or args.run.endswith(".safetensors"):  # a variable-rate run
-            from hmxai.train.vbr_run import export_vbr
-
-            from hmxai.train.vbr_run import stage_chain, training_record
+            from hmxai.train.vbr_run import export_vbr, stage_chain, training_record
 
             name = "hmxai-vbr" if args.name == "hmxai-msh" else args.name
             weights = export_vbr(args.run, Path(args.out) / f"{name}.safetensors")
@@ -300,13 +298,13 @@ def cmd_figures(args) -> Dict[str, Any]:
 def format_result(r) -> str:
     """The human-readable table of one pipeline result."""
     h, w = r.image_size
-    est = "n/a (classical codec: no entropy model)" if r.bpp_estimated is None else f"{r.bpp_estimated:.4f}"
+    est = "n/a (classical codec: no entropy model)" if r.estimated_bpp is None else f"{r.estimated_bpp:.4f}"
     lines = [
         f"image        {r.image_name} ({w}x{h})",
         f"codec        {r.codec}  quality {r.quality}"
         + (f"  weights {r.codec_weights}" if r.codec_weights else ""),
         f"task         {r.task}  weights {r.task_weights}",
-        f"bpp measured {r.bpp_measured:.4f}  (payload bytes; hmxai file {r.file_bytes} B)",
+        f"bpp measured {r.measured_bpp:.4f}  (payload bytes; hmxai file {r.file_bytes} B)",
         f"bpp estimate {est}",
         f"PSNR         {r.psnr:.2f} dB",
         f"MS-SSIM      {r.ms_ssim:.4f}",

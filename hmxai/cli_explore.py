@@ -90,11 +90,11 @@ def run_app(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def format_text(out: Dict[str, Any]) -> str:
-    est = "n/a (classical codec)" if out["bpp_estimated"] is None else f"{out['bpp_estimated']:.4f}"
+    est = "n/a (classical codec)" if out["estimated_bpp"] is None else f"{out['estimated_bpp']:.4f}"
     channels = "" if out["num_channels"] is None else f"   channels sent {out['channels_kept']}/{out['num_channels']}"
     lines = [f"image        {out['image']} ({out['image_size'][1]}x{out['image_size'][0]})",
              f"codec        {out['codec']} q{out['quality']} (ladder {out['ladder']}){channels}",
-             f"bpp measured {out['bpp_measured']:.4f}   estimated {est}",
+             f"bpp measured {out['measured_bpp']:.4f}   estimated {est}",
              f"PSNR         {out['psnr']:.2f} dB   MS-SSIM {out['ms_ssim']:.4f}",
              f"top-1 agrees {'yes' if out['agreement'] else 'NO'}   p({out['target_label']}) "
              f"{out['target_probability']:.3f}",

@@ -20,30 +20,20 @@ def evaluate_codec(codec: Codec, paths: Sequence[Path], progress: bool = False) 
     """One row per image (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from hmxai.images import load_image
-    from hmxai.metrics import ms_ssim, psnr
+    from hmxai.pipeline import decode
 
     rows = []
     for path in tqdm(list(paths), desc=f"{codec.name} q{codec.quality}", disable=not progress):
-        x = load_image(path)
-        enc, x_hat, encode_seconds, decode_seconds = codec.roundtrip(x)
-        est = float(codec.analyze(x).estimated_bpp[0]) if codec.has_latent else None
-        rows.append({
-            "image": Path(path).name,
-            "bpp_estimated": est,
-            "bpp_measured": enc.measured_bpp,
-            "psnr": float(psnr(x, x_hat)[0]),
-            "ms_ssim": float(ms_ssim(x, x_hat)[0]),
-            "encode_seconds": encode_seconds,
-            "decode_seconds": decode_seconds,
-        })
+        r = decode(path, codec)
+        rows.append({"image": Path(path).name, **r.metrics.to_dict(),
+                     "encode_seconds": r.encode_seconds, "decode_seconds": r.decode_seconds})
     return rows
 
 
 def summarize(rows: Sequence[Dict]) -> Dict:
     """Means over images (bpp, PSNR, MS-SSIM, times)."""
     out = {}
-    for key in ("bpp_estimated", "bpp_measured", "psnr", "ms_ssim", "encode_seconds", "decode_seconds"):
+    for key in ("estimated_bpp", "measured_bpp", "psnr", "ms_ssim", "encode_seconds", "decode_seconds"):
         values = [r[key] for r in rows if r[key] is not None]
         out[key] = float(np.mean(values)) if values else None
     out["images"] = len(rows)

@@ -75,7 +75,7 @@ def _card_summary(card: Dict[str, Any]) -> Dict[str, Any]:
         s = kodak[q]["summary"]
         qualities[q] = {
             "lambda": facts["lambda"], "steps": facts["steps"], "train_minutes": round(facts["wall_seconds"] / 60, 1),
-            "kodak_bpp_measured": round(s["bpp_measured"], 4), "kodak_bpp_estimated": round(s["bpp_estimated"], 4),
+            "kodak_measured_bpp": round(s["measured_bpp"], 4), "kodak_estimated_bpp": round(s["estimated_bpp"], 4),
             "kodak_psnr": round(s["psnr"], 2), "kodak_ms_ssim": round(s["ms_ssim"], 4),
         }
     bd = (card["kodak"].get("bd_rate_psnr") or {}).get(card["name"], {})
@@ -128,7 +128,7 @@ def format_info(info: Dict[str, Any]) -> str:
             lines.append(f"  {'':<22} {m['architecture']}; Kodak ({m['kodak_images']} images), BD-rate vs JPEG "
                          f"{m['bd_rate_psnr_vs_jpeg']:+.1f} % (model card: {m['page']})")
             for q, v in m["qualities"].items():
-                lines.append(f"  {'':<22} q{q}: lambda {v['lambda']}, {v['steps']} steps, {v['kodak_bpp_measured']:.3f} bpp, "
+                lines.append(f"  {'':<22} q{q}: lambda {v['lambda']}, {v['steps']} steps, {v['kodak_measured_bpp']:.3f} bpp, "
                              f"{v['kodak_psnr']:.2f} dB, MS-SSIM {v['kodak_ms_ssim']:.4f}")
         elif c["learned"] and "cache_folder" in c["weights"]:
             w = c["weights"]

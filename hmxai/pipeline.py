@@ -5,6 +5,9 @@ Data flow (one way)::
     image -> load_image -> codec.compress -> bytes -> codec.decompress -> x_hat
           -> metrics(x, x_hat)            (what a person sees: PSNR, MS-SSIM)
           -> task(x), task(x_hat)         (what the machine decides: top-5, agreement)
+
+:func:`decode` computes one :class:`~hmxai.types.Rung` (bytes, decoded image, latent, metrics,
+prediction); every other feature is built from rungs.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from hmxai.codecs.base import Codec
 from hmxai.images import ImageLike, load_image
 from hmxai.metrics import ms_ssim, psnr
 from hmxai.tasks.base import TaskModel
-from hmxai.types import PipelineResult
+from hmxai.types import Metrics, PipelineResult, Prediction, Rung
 
 
 def resolve_task(task: Union[str, TaskModel, None]) -> TaskModel:
@@ -40,12 +43,48 @@ def resolve_models(codec: Union[str, Codec], quality: Optional[int], task: Union
     return codec, resolve_task(task)
 
 
+def decode(image: ImageLike, codec: Union[str, Codec], task: Union[str, TaskModel, None] = None, *,
+           quality: Optional[float] = None, max_pixels: Optional[int] = None) -> Rung:
+    """The one rung of ``image`` under ``codec``: the only place that compresses, decodes and predicts.
+
+    Real bytes from ``codec.compress``, ``x_hat`` decoded from them, the latent they carry
+    (learned codecs), PSNR / MS-SSIM / measured and estimated bpp, and, when a ``task`` is given
+    (a model or a registry name), its top-5 on ``x_hat``. Pipeline results, rate ladders,
+    evaluations and the explorer are built from rungs.
+
+    Args:
+        image: path, PIL image, array or tensor; one image, ``(1, 3, H, W)`` in [0, 1] once loaded.
+        codec: a :class:`Codec` or a registry name (then ``quality`` picks the rate).
+        task: None: no prediction.
+    """
+    from hmxai.codecs import create_codec
+
+    if isinstance(codec, str):
+        codec = create_codec(codec, quality=quality)
+    elif quality is not None and quality != codec.quality:
+        raise ValueError(f"quality={quality} given with a codec built at quality {codec.quality}")
+    if isinstance(task, str):
+        task = resolve_task(task)
+    x = load_image(image, max_pixels=max_pixels)
+    encoded, x_hat, encode_seconds, decode_seconds = codec.roundtrip(x)
+    latent = codec.analyze(x) if codec.has_latent else None
+    metrics = Metrics(
+        measured_bpp=encoded.measured_bpp,
+        estimated_bpp=None if latent is None else float(latent.estimated_bpp[0]),
+        psnr=float(psnr(x, x_hat)[0]),
+        ms_ssim=float(ms_ssim(x, x_hat)[0]),
+    )
+    prediction = None if task is None else task.predict(x_hat, k=5)[0]
+    return Rung(codec.name, codec.quality, getattr(codec, "weights", None), getattr(codec, "weights_id", None),
+                encoded, x_hat, latent, metrics, prediction, encode_seconds, decode_seconds)
+
+
 def run_pipeline(
     image: ImageLike,
     codec: Union[str, Codec] = "jpeg",
     task: Union[str, TaskModel, None] = None,
     *,
-    quality: Optional[int] = None,
+    quality: Optional[float] = None,
     label: Optional[int] = None,
     image_name: Optional[str] = None,
     max_pixels: Optional[int] = None,
@@ -63,30 +102,34 @@ def run_pipeline(
     x = load_image(image, max_pixels=max_pixels)
     if image_name is None:
         image_name = str(image) if isinstance(image, (str, os.PathLike)) else "image"
+    rung = decode(x, codec, task)
+    return pipeline_result(rung, task.predict(x, k=5)[0], task, image_name=image_name, label=label)
 
-    encoded, x_hat, encode_seconds, decode_seconds = codec.roundtrip(x)
-    bpp_estimated = float(codec.analyze(x).estimated_bpp[0]) if codec.has_latent else None
 
-    original, decoded = task.predict(torch.cat([x, x_hat]), k=5)
+def pipeline_result(rung: Rung, original: Prediction, task: TaskModel, *, image_name: str = "image",
+                    label: Optional[int] = None) -> PipelineResult:
+    """A :class:`PipelineResult` from a rung (with its prediction) and the original's prediction."""
+    m = rung.metrics
     return PipelineResult(
         image_name=image_name,
-        codec=codec.name,
-        quality=codec.quality,
+        codec=rung.codec,
+        quality=rung.quality,
         task=task.name,
-        image_size=tuple(x.shape[-2:]),
-        bpp_measured=encoded.measured_bpp,
-        file_bytes=encoded.file_bytes,
-        bpp_estimated=bpp_estimated,
-        psnr=float(psnr(x, x_hat)[0]),
-        ms_ssim=float(ms_ssim(x, x_hat)[0]),
+        image_size=tuple(rung.image_size),
+        measured_bpp=m.measured_bpp,
+        file_bytes=rung.encoded.file_bytes,
+        estimated_bpp=m.estimated_bpp,
+        psnr=m.psnr,
+        ms_ssim=m.ms_ssim,
         original=original,
-        decoded=decoded,
-        top1_agreement=original.top1 == decoded.top1,
+        decoded=rung.prediction,
+        top1_agreement=original.top1 == rung.prediction.top1,
         label=label,
-        codec_weights=getattr(codec, "weights", None),
+        codec_weights=rung.weights,
         task_weights=task.weights,
-        encode_seconds=encode_seconds,
-        decode_seconds=decode_seconds,
+        encode_seconds=rung.encode_seconds,
+        decode_seconds=rung.decode_seconds,
+        rung=rung,
     )
 
 

@@ -65,7 +65,7 @@ def render_markdown(card: Dict) -> str:
     for q, v in sorted(zoo.items(), key=lambda kv: int(kv[0])):
         s = v["summary"]
         lines.append(
-            f"| {q} | {_fmt(s['bpp_estimated'], '.4f')} | {_fmt(s['bpp_measured'], '.4f')} | {_fmt(s['psnr'])} | "
+            f"| {q} | {_fmt(s['estimated_bpp'], '.4f')} | {_fmt(s['measured_bpp'], '.4f')} | {_fmt(s['psnr'])} | "
             f"{_fmt(s['ms_ssim'], '.4f')} | {1000 * s['encode_seconds']:.0f} | {1000 * s['decode_seconds']:.0f} |"
         )
     bd = k.get("bd_rate_psnr") or {}
@@ -172,7 +172,7 @@ def render_vbr_markdown(card: Dict) -> str:
     for q in sorted(rows, key=float):
         s = rows[q]["summary"]
         label = f"**{q}**" if q in named else q
-        lines.append(f"| {label} | {_fmt(s['bpp_estimated'], '.4f')} | {_fmt(s['bpp_measured'], '.4f')} | "
+        lines.append(f"| {label} | {_fmt(s['estimated_bpp'], '.4f')} | {_fmt(s['measured_bpp'], '.4f')} | "
                      f"{_fmt(s['psnr'])} | {_fmt(s['ms_ssim'], '.4f')} | {1000 * s['encode_seconds']:.0f} | "
                      f"{1000 * s['decode_seconds']:.0f} |")
     bd = k.get("bd_rate_psnr") or {}

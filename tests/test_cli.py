@@ -50,7 +50,7 @@ def test_compress_decompress_round_trip(tmp_path, image_file, codec, quality):
     assert (dec["width"], dec["height"]) == (128, 96)
     expected = create_codec(codec, quality=quality).decompress(read_compressed(out))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), to_uint8(expected))
-    assert meta["bpp_measured"] == read_compressed(out).measured_bpp
+    assert meta["measured_bpp"] == read_compressed(out).measured_bpp
 
 
 def test_corrupted_and_truncated_files_exit_cleanly(tmp_path, image_file):
@@ -92,10 +92,10 @@ def test_pixel_limit_flag(image_file, tmp_path):
 def test_run_json_separates_estimated_and_measured(image_file):
     out = json.loads(hmxai("run", image_file, "--codec", "bmshj2018-hyperprior", "--quality", "1", "--json").stdout)
     (r,) = out["results"]
-    assert r["bpp_estimated"] is not None and r["bpp_measured"] > 0
-    assert r["bpp_estimated"] != r["bpp_measured"]
+    assert r["estimated_bpp"] is not None and r["measured_bpp"] > 0
+    assert r["estimated_bpp"] != r["measured_bpp"]
     out = json.loads(hmxai("run", image_file, "--codec", "jpeg", "--label", "281", "--json").stdout)
-    assert out["results"][0]["bpp_estimated"] is None and out["results"][0]["label"] == 281
+    assert out["results"][0]["estimated_bpp"] is None and out["results"][0]["label"] == 281
 
 
 def test_run_without_image_uses_embedded_samples():

@@ -27,7 +27,7 @@ def test_explore_json_matches_the_python_api(tmp_path):
     view = engine.view("hmxai-msh", 2, kept, "hires-cam")
     for key, value in view.numbers().items():
         assert out[key] == value, key
-    assert out["ladder"] == [1, 2, 3, 4, 5] and out["notes"]["bpp_measured"]
+    assert out["ladder"] == [1, 2, 3, 4, 5] and out["notes"]["measured_bpp"]
     assert sorted(p.rsplit(".", 1)[1] for p in out["exported"]) == ["json", "pdf", "png"]
     assert all(os.path.getsize(p) > 0 for p in out["exported"])
 
@@ -36,7 +36,7 @@ def test_explore_classical_codec_and_errors():
     proc = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--quality", 40, "--method", "none", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["bpp_estimated"] is None and out["num_channels"] is None and out["bpp_measured"] > 0
+    assert out["estimated_bpp"] is None and out["num_channels"] is None and out["measured_bpp"] > 0
     bad = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--quality", 41, "--json")
     assert bad.returncode == 2 and "not on the ladder" in json.loads(bad.stdout)["error"]
     bad = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--budget", 3, "--json")

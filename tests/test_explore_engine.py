@@ -40,8 +40,8 @@ def test_full_view_is_the_pipeline_on_real_bytes(engine, image, task):
 
     view = engine.view(CODEC, 3)
     ref = run_pipeline(image, CODEC, task, quality=3)
-    assert view.bpp_measured == ref.bpp_measured
-    assert view.bpp_estimated == pytest.approx(ref.bpp_estimated, rel=1e-6)  # bits kept in float32
+    assert view.measured_bpp == ref.measured_bpp
+    assert view.estimated_bpp == pytest.approx(ref.estimated_bpp, rel=1e-6)  # bits kept in float32
     assert view.psnr == pytest.approx(ref.psnr, abs=1e-4)
     assert view.ms_ssim == pytest.approx(ref.ms_ssim, abs=1e-4)
     assert view.decoded.indices == ref.decoded.indices
@@ -53,9 +53,9 @@ def test_full_view_is_the_pipeline_on_real_bytes(engine, image, task):
 
 def test_classical_view_has_no_latent(engine):
     view = engine.view("jpeg", 10)
-    assert view.bpp_estimated is None and view.bitmap is None and view.bitmap_png is None
+    assert view.estimated_bpp is None and view.bitmap is None and view.bitmap_png is None
     assert view.num_channels is None and view.channel_bits is None and view.channels_kept is None
-    assert engine.view("jpeg", 50).bpp_measured > view.bpp_measured
+    assert engine.view("jpeg", 50).measured_bpp > view.measured_bpp
     with pytest.raises(ValueError, match="classical"):
         engine.kept("jpeg", 10, 5)
     with pytest.raises(ValueError, match="classical"):
@@ -69,13 +69,13 @@ def test_channel_budget_rate_by_hand(engine):
     view = engine.view(CODEC, 3, kept)
     bits = r.bits.double()
     side = float(r.latent.side_bits[0])
-    assert view.bpp_estimated == pytest.approx((float(bits[list(kept)].sum()) + side) / (64 * 96), rel=1e-9)
+    assert view.estimated_bpp == pytest.approx((float(bits[list(kept)].sum()) + side) / (64 * 96), rel=1e-9)
     cell = r.latent.padded_size[0] // bits.shape[1]
     per_cell = view.bitmap[::cell, ::cell] * cell * cell
     expected = bits[list(kept)].sum(0)[: per_cell.shape[0], : per_cell.shape[1]].numpy()
     np.testing.assert_allclose(per_cell, expected, rtol=1e-5)
     none = engine.view(CODEC, 3, ())
-    assert none.bpp_estimated == pytest.approx(side / (64 * 96))
+    assert none.estimated_bpp == pytest.approx(side / (64 * 96))
     assert none.bitmap.max() == 0
 
 
@@ -89,7 +89,7 @@ def test_measured_stream_of_a_budget_decodes_to_the_view(engine):
     y_back, x_back = r.codec.decode_latent(encoded)
     assert torch.equal(y_back, y)
     view = engine.view(CODEC, 3, kept)
-    assert view.bpp_measured == encoded.measured_bpp
+    assert view.measured_bpp == encoded.measured_bpp
     assert np.abs((x_back[0].permute(1, 2, 0).numpy() * 255) - view.decoded_image).max() <= 0.5 + 1e-3
     # all channels kept: exactly the codec's own stream
     full = r.codec.compress_latent(r.latent.y_hat, r.latent, r.encoded)
@@ -142,7 +142,7 @@ def test_dropping_a_live_channel_changes_the_decoded_image(engine):
     view = engine.view(CODEC, 3, engine.kept(CODEC, 3, None, toggled=[costly]))
     assert view.channels_kept == 95 and costly not in view.kept
     assert not np.array_equal(view.decoded_image, full.decoded_image)
-    assert view.bpp_estimated < full.bpp_estimated
+    assert view.estimated_bpp < full.estimated_bpp
 
 
 def test_explanation_and_predictions_match_direct_calls(engine, task):
@@ -285,8 +285,8 @@ def test_variable_rate_codec_slides_over_its_continuous_quality(image, task):
     assert all(type(q) is int for q in ladder if float(q).is_integer())
     view = engine.view("hmxai-vbr", 2.75)
     own = create_codec("hmxai-vbr", quality=2.75).compress(image)
-    assert view.quality == 2.75 and view.bpp_measured == own.measured_bpp
-    assert engine.view("hmxai-vbr", 4.25).bpp_measured > view.bpp_measured
+    assert view.quality == 2.75 and view.measured_bpp == own.measured_bpp
+    assert engine.view("hmxai-vbr", 4.25).measured_bpp > view.measured_bpp
     r = engine.rung("hmxai-vbr", 2.75)
     kept = engine.kept("hmxai-vbr", 2.75, 30, "bits")
     keep = torch.zeros(r.latent.y_hat.shape[1], dtype=torch.bool)
@@ -294,6 +294,6 @@ def test_variable_rate_codec_slides_over_its_continuous_quality(image, task):
     y = torch.where(keep.view(1, -1, 1, 1), r.latent.y_hat, r.baseline)
     encoded = r.codec.compress_latent(y, r.latent, r.encoded)
     assert torch.equal(r.codec.decode_latent(encoded)[0], y)
-    assert engine.view("hmxai-vbr", 2.75, kept).bpp_measured == encoded.measured_bpp
+    assert engine.view("hmxai-vbr", 2.75, kept).measured_bpp == encoded.measured_bpp
     with pytest.raises(ValueError, match="not on the ladder"):
         engine.view("hmxai-vbr", 2.8)

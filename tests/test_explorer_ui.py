@@ -44,10 +44,10 @@ def test_quality_slider_updates_the_linked_views(image, task, tmp_path):
         e.wait()
         assert e.progress.value == e.progress.max == 5
         assert e.panel.original.startswith(PNG) and e.panel.decoded.startswith(PNG)
-        before = (e.panel.numbers["bpp_measured"], e.panel.decoded)
+        before = (e.panel.numbers["measured_bpp"], e.panel.decoded)
         e.quality.value = 5  # cached by the background ladder: shown by the slider's own callback
         assert e.panel.numbers["quality"] == 5 and e.view.quality == 5
-        assert e.panel.numbers["bpp_measured"] > before[0] and e.panel.decoded != before[1]
+        assert e.panel.numbers["measured_bpp"] > before[0] and e.panel.decoded != before[1]
         assert len(e.bars.bits) == 4 * 96 and len(e.bars.kept) == 96 and set(e.bars.kept) == {1}
         order = np.frombuffer(e.bars.order, dtype="<i4")
         assert sorted(order.tolist()) == list(range(96))
@@ -83,7 +83,7 @@ def test_classical_codec_disables_the_channel_controls(image, task):
     try:
         e.set(codec="jpeg").wait()
         assert list(e.quality.options) == [10, 40] and e.budget.disabled and e.ordering.disabled
-        assert e.panel.numbers["codec"] == "jpeg" and e.panel.numbers["bpp_estimated"] is None
+        assert e.panel.numbers["codec"] == "jpeg" and e.panel.numbers["estimated_bpp"] is None
         assert e.bars.bits == b"" and e.panel.bitmap == b""
         with pytest.raises(ValueError, match="classical"):
             e.toggle(0)
@@ -101,7 +101,7 @@ def test_export_writes_figure_and_numbers(image, task, tmp_path):
         assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["json", "pdf", "png"]
         numbers = json.loads(open(next(p for p in paths if p.endswith(".json"))).read())
         view = e.view.numbers()
-        for key in ("bpp_measured", "bpp_estimated", "psnr", "ms_ssim", "channels_kept", "top5_decoded"):
+        for key in ("measured_bpp", "estimated_bpp", "psnr", "ms_ssim", "channels_kept", "top5_decoded"):
             assert numbers[key] == view[key]
         assert Image.open(next(p for p in paths if p.endswith(".png"))).size[0] > 500
         assert open(next(p for p in paths if p.endswith(".pdf")), "rb").read(5) == b"%PDF-"

@@ -13,8 +13,8 @@ def test_classical_pipeline_fields(chelsea, lite0):
     r = run_pipeline(chelsea, codec, lite0, label=282, image_name="chelsea")
     enc = codec.compress(chelsea)
     x_hat = codec.decompress(enc)
-    assert r.bpp_measured == enc.measured_bpp and r.file_bytes == enc.file_bytes
-    assert r.bpp_estimated is None
+    assert r.measured_bpp == enc.measured_bpp and r.file_bytes == enc.file_bytes
+    assert r.estimated_bpp is None
     assert r.psnr == pytest.approx(float(psnr(chelsea, x_hat)[0]))
     assert r.ms_ssim == pytest.approx(float(ms_ssim(chelsea, x_hat)[0]))
     p_orig, p_dec = lite0.predict(torch.cat([chelsea, x_hat]))
@@ -23,16 +23,16 @@ def test_classical_pipeline_fields(chelsea, lite0):
     assert r.correct_original == (p_orig.top1 == 282) and r.correct_decoded == (p_dec.top1 == 282)
     d = r.to_dict()
     json.dumps(d)
-    assert set(d) >= {"bpp_measured", "bpp_estimated", "psnr", "ms_ssim", "top1_agreement", "original", "decoded"}
+    assert set(d) >= {"measured_bpp", "estimated_bpp", "psnr", "ms_ssim", "top1_agreement", "original", "decoded"}
 
 
 def test_learned_pipeline_has_both_rates(small, lite0):
     codec = create_codec("mbt2018-mean", quality=1)
     r = run_pipeline(small, codec, lite0)
     latent = codec.analyze(small)
-    assert r.bpp_estimated == pytest.approx(float(latent.estimated_bpp[0]))
-    assert r.bpp_measured == codec.compress(small).measured_bpp
-    assert r.bpp_measured != r.bpp_estimated
+    assert r.estimated_bpp == pytest.approx(float(latent.estimated_bpp[0]))
+    assert r.measured_bpp == codec.compress(small).measured_bpp
+    assert r.measured_bpp != r.estimated_bpp
     assert r.psnr == pytest.approx(float(psnr(small, latent.x_hat)[0]))
     assert r.label is None and r.correct_decoded is None
 

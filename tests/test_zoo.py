@@ -84,7 +84,7 @@ def test_benchmark_subset_reproduces_the_card():
         for row in fresh[str(q)]["per_image"]:
             ref = stored[row["image"]]
             assert abs(row["psnr"] - ref["psnr"]) <= 0.05
-            assert abs(row["bpp_measured"] - ref["bpp_measured"]) <= 0.01 * ref["bpp_measured"]
+            assert abs(row["measured_bpp"] - ref["measured_bpp"]) <= 0.01 * ref["measured_bpp"]
 
 
 def test_card_is_complete():

@@ -50,8 +50,8 @@ export function fmt(value, digits = 3, unit = "") {
 export function numberRows(n) {
   if (!n || n.codec === undefined) return [];
   const rows = [
-    ["rate (measured)", fmt(n.bpp_measured, 4, "bpp"), "bpp-measured"],
-    ["rate (estimated)", fmt(n.bpp_estimated, 4, "bpp"), "bpp-estimated"],
+    ["rate (measured)", fmt(n.measured_bpp, 4, "bpp"), "bpp-measured"],
+    ["rate (estimated)", fmt(n.estimated_bpp, 4, "bpp"), "bpp-estimated"],
     ["PSNR", fmt(n.psnr, 2, "dB"), "psnr"],
     ["MS-SSIM", fmt(n.ms_ssim, 4), "ms-ssim"],
     ["top-1 agreement", fmt(n.agreement), "agreement"],

@@ -9,6 +9,7 @@ figure then read the same decoded images, so their rows line up exactly.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
@@ -75,25 +76,18 @@ def rate_ladder(image, codec: CodecSpec = None, qualities: Optional[Sequence[int
     from hmxai.codecs import DEFAULT_LEARNED_CODEC
     from hmxai.explain.objective import eval_mode
     from hmxai.images import load_image
-    from hmxai.metrics import ms_ssim, psnr
-    from hmxai.pipeline import resolve_task
+    from hmxai.pipeline import decode, resolve_task
 
     task = resolve_task(task)
     x = load_image(image)  # one image: (1, 3, H, W); batches are refused there
-    decoded, names, qs, bpp = [], [], [], []
-    for c, q in tqdm(_rungs(DEFAULT_LEARNED_CODEC if codec is None else codec, qualities), desc="ladder",
-                     disable=not progress, leave=False):
-        encoded, x_hat, _, _ = c.roundtrip(x)
-        decoded.append(x_hat.clamp(0, 1))
-        names.append(c.name)
-        qs.append(q)
-        bpp.append(float(encoded.measured_bpp))
-    images = torch.cat([x] + decoded)
+    rungs = [decode(x, c) for c, _ in tqdm(_rungs(DEFAULT_LEARNED_CODEC if codec is None else codec, qualities),
+                                           desc="ladder", disable=not progress, leave=False)]
+    images = torch.cat([x] + [r.x_hat.clamp(0, 1) for r in rungs])
     with eval_mode(task):
-        predictions = tuple(task.predict(images, k=5))
+        predictions = tuple(task.predict(images, k=5))  # one batch: the original and every rung
+    rungs = tuple(replace(r, prediction=p) for r, p in zip(rungs, predictions[1:]))
     return RateLadder(
-        images=images, codecs=tuple(names), qualities=tuple(qs), measured_bpp=tuple(bpp),
-        psnr=tuple(float(psnr(x, d)) for d in decoded),
-        ms_ssim=tuple(float(ms_ssim(x, d)) for d in decoded),
-        task=task.name, predictions=predictions,
+        images=images, codecs=tuple(r.codec for r in rungs), qualities=tuple(r.quality for r in rungs),
+        measured_bpp=tuple(r.metrics.measured_bpp for r in rungs), psnr=tuple(r.metrics.psnr for r in rungs),
+        ms_ssim=tuple(r.metrics.ms_ssim for r in rungs), task=task.name, predictions=predictions, rungs=rungs,
     )

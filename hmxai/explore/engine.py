@@ -29,6 +29,9 @@ from torch import Tensor
 from hmxai.explore.cache import CACHE, ByteLRU
 from hmxai.explore.render import colorize, overlay, png
 from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
+from hmxai.codecs.base import Codec
+from hmxai.types import ChannelScores, EncodedImage, LatentResult
+from hmxai.types import Rung as PublicRung
 
 #: pixel explanations the explorer offers (``none`` skips the overlay)
 METHODS: Tuple[str, ...] = ("grad-cam", "hires-cam", "lime", "none")
@@ -80,8 +83,9 @@ def fingerprint(*arrays: Iterable) -> str:
 
 
 @dataclass(frozen=True)
-class Rung:
-    """One (codec, quality) of the image: its real stream and, for learned codecs, the latent.
+class ExplorerRung:
+    """The explorer's state of one (codec, quality): the public :class:`~hmxai.types.Rung` (real
+    stream, decoded image, latent, metrics, from :func:`hmxai.decode`) plus what channel budgets reuse.
 
     ``bits``: (M, h, w) float32 estimated bits of each latent element; ``baseline``: (1, M, h, w)
     the value of a channel that is not transmitted; ``machine``/``human``: (M,) channel importance;
@@ -89,17 +93,27 @@ class Rung:
     ``channel_lists``: (bits per channel, machine, human) as tuples, made once.
     """
 
-    codec: object
-    encoded: object
-    x_hat: Tensor
-    latent: object = None
+    codec: Codec
+    rung: PublicRung
     bits: Optional[Tensor] = None
     baseline: Optional[Tensor] = None
     machine: Optional[Tensor] = None
     human: Optional[Tensor] = None
-    scores: object = None
+    scores: Optional[ChannelScores] = None
     indexes: Optional[Tensor] = None
     channel_lists: Tuple[Optional[tuple], Optional[tuple], Optional[tuple]] = (None, None, None)
+
+    @property
+    def encoded(self) -> EncodedImage:
+        return self.rung.encoded
+
+    @property
+    def x_hat(self) -> Tensor:
+        return self.rung.x_hat
+
+    @property
+    def latent(self) -> Optional[LatentResult]:
+        return self.rung.latent
 
     @property
     def nbytes(self) -> int:
@@ -203,23 +217,24 @@ class ExplorerEngine:
         """Whether the rung is cached (asking for it then computes nothing)."""
         return self.key + ("rung",) + self._codec_key(_codec(codec, quality_value(quality))) in self.cache
 
-    def rung(self, codec: str, quality: int) -> Rung:
+    def rung(self, codec: str, quality: int) -> ExplorerRung:
         """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
         if quality not in self.qualities(codec):
             raise ValueError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
         c = _codec(codec, quality_value(quality))
         return self.cache.get_or_compute(self.key + ("rung",) + self._codec_key(c), lambda: self._rung(c))
 
-    def _rung(self, c) -> Rung:
+    def _rung(self, c) -> ExplorerRung:
         from hmxai.explain.channels import channel_scores
         from hmxai.explain.objective import ablation_values, eval_mode
 
-        encoded = c.compress(self.x)
-        x_hat = c.decompress(encoded).clamp(0, 1)
+        from hmxai.pipeline import decode
+
         if not c.has_latent:
-            return Rung(c, encoded, x_hat)
+            return ExplorerRung(c, decode(self.x, c))
         with eval_mode(c.model):
-            latent = c.analyze(self.x)
+            public = decode(self.x, c)
+        latent = public.latent
         bits = (-torch.log2(latent.y_likelihoods[0].double())).float()
         scores = channel_scores(self.x, c, self.task, method=self.channel_method)
         indexes = None
@@ -227,8 +242,7 @@ class ExplorerEngine:
             indexes = c.latent_indexes(latent)
         machine, human = scores.machine.float(), scores.human.float()  # what the orderings sort by
         lists = (tuple(bits.double().sum(dim=(1, 2)).tolist()), tuple(machine.tolist()), tuple(human.tolist()))
-        return Rung(c, encoded, x_hat, latent, bits, ablation_values(c, latent), machine, human, scores, indexes,
-                    lists)
+        return ExplorerRung(c, public, bits, ablation_values(c, latent), machine, human, scores, indexes, lists)
 
     # ------------------------------------------------------------------ channel budgets
     def order(self, codec: str, quality: int, ordering: str = "machine") -> Tuple[int, ...]:
@@ -289,8 +303,8 @@ class ExplorerEngine:
         r = self.rung(codec, quality)
         start = time.perf_counter()
         bitmap = cells = cell = None
-        bpp_estimated = None
-        bpp_measured = r.encoded.measured_bpp
+        estimated_bpp = None
+        measured_bpp = r.encoded.measured_bpp
         x_hat = r.x_hat
         if r.latent is not None:
             lat = r.latent
@@ -299,11 +313,11 @@ class ExplorerEngine:
                 y, x_hat = self._masked(r, keep)
                 self.cache.put(self._view_key(codec, quality, kept, "x_hat"), _Tensor(x_hat))
                 if r.codec.family != "autoregressive":
-                    bpp_measured = r.codec.compress_latent(y, lat, r.encoded, r.indexes).measured_bpp
+                    measured_bpp = r.codec.compress_latent(y, lat, r.encoded, r.indexes).measured_bpp
                 else:  # no real stream exists for a changed autoregressive latent
-                    bpp_measured = float("nan")
+                    measured_bpp = float("nan")
             per_channel = torch.tensor(r.channel_lists[0], dtype=torch.float64)
-            bpp_estimated = (float(per_channel[keep].sum()) + float(lat.side_bits[0])) / lat.num_pixels
+            estimated_bpp = (float(per_channel[keep].sum()) + float(lat.side_bits[0])) / lat.num_pixels
             cells, cell = _bit_cells(r.bits, keep, lat.padded_size, lat.image_size)
             bitmap = _cells_to_pixels(cells, cell, lat.image_size)
         with torch.inference_mode():
@@ -317,7 +331,7 @@ class ExplorerEngine:
         return ExplorerView(
             codec=codec, quality=quality, method="none", kept=kept,
             num_channels=None if r.latent is None else int(r.latent.y_hat.shape[1]),
-            image_size=tuple(self.x.shape[-2:]), bpp_measured=float(bpp_measured), bpp_estimated=bpp_estimated,
+            image_size=tuple(self.x.shape[-2:]), measured_bpp=float(measured_bpp), estimated_bpp=estimated_bpp,
             psnr=float(psnr(self.x, x_hat)[0]), ms_ssim=float(ms_ssim(self.x, x_hat, dtype=torch.float32)[0]),
             original=self.original, decoded=decoded, target=self.target,
             target_label=self.task.labels[self.target], target_probability=float(target_probability),
@@ -328,7 +342,7 @@ class ExplorerEngine:
             overlay_png=None, seconds=time.perf_counter() - start, bitmap_cell=cell,
         )
 
-    def _masked(self, r: Rung, keep: Tensor) -> Tuple[Tensor, Tensor]:
+    def _masked(self, r: ExplorerRung, keep: Tensor) -> Tuple[Tensor, Tensor]:
         """The latent with only ``keep`` channels sent, and its decoded image (1, 3, H, W)."""
         from hmxai.explain.objective import eval_mode
         from hmxai.images import crop_to
@@ -358,7 +372,7 @@ class ExplorerEngine:
         start = time.perf_counter()
         x_hat = self.decoded(codec, quality, kept)
         if method == "lime":
-            explanation = self._lime(x_hat, self.rung(codec, quality))
+            explanation = self._lime(x_hat, base)
         else:
             from hmxai.explain.cam import cam_maps
 
@@ -369,13 +383,14 @@ class ExplorerEngine:
                        overlay_png=None if ov is None else png(ov, 1 if kept is None else 0),
                        seconds=base.seconds + time.perf_counter() - start)
 
-    def _lime(self, x_hat: Tensor, r: Rung) -> np.ndarray:
+    def _lime(self, x_hat: Tensor, view: ExplorerView) -> np.ndarray:
+        """LIME on the view's decoded image, through a one-rung ladder holding the view's own numbers."""
         from hmxai.explain.lime import explain_lime
         from hmxai.types.ladder import RateLadder
 
-        ladder = RateLadder(images=torch.cat([self.x, x_hat]), codecs=(r.codec.name,), qualities=(r.codec.quality,),
-                            measured_bpp=(r.encoded.measured_bpp,), psnr=(0.0,), ms_ssim=(0.0,), task=self.task.name,
-                            predictions=(self.original, self.original))
+        ladder = RateLadder(images=torch.cat([self.x, x_hat]), codecs=(view.codec,), qualities=(view.quality,),
+                            measured_bpp=(view.measured_bpp,), psnr=(view.psnr,), ms_ssim=(view.ms_ssim,),
+                            task=self.task.name, predictions=(view.original, view.decoded))
         lime = explain_lime(ladder, self.task, num_samples=self.lime_samples, seed=0, progress=False)
         return lime.maps[1].numpy().astype(np.float32)
 
@@ -456,9 +471,9 @@ def describe_state(view: ExplorerView) -> Dict[str, object]:
     """Numbers of a view plus which fields are estimates, for JSON exports."""
     d = view.numbers()
     d["notes"] = {
-        "bpp_measured": "8 x bytes of a real stream / pixels; with channels dropped, the stream codes each "
+        "measured_bpp": "8 x bytes of a real stream / pixels; with channels dropped, the stream codes each "
                         "dropped element as its most probable value",
-        "bpp_estimated": "entropy-model bits of the kept channels + side information / pixels",
+        "estimated_bpp": "entropy-model bits of the kept channels + side information / pixels",
         "ms_ssim": "computed in float32",
         "maps": f"|error| scale 0..{ERROR_SCALE}, bit-map scale 0..{BITS_SCALE} bpp; explanation raw signed",
     }

@@ -49,8 +49,8 @@ def plot_view(view: ExplorerView, original, width: float = TWO_COLUMN):
             ax.set_yticks([])
             ax.grid(False)
 
-        est = "n/a" if view.bpp_estimated is None else f"{view.bpp_estimated:.4f}"
-        lines = [f"measured  {view.bpp_measured:.4f} bpp", f"estimated {est} bpp", f"PSNR {view.psnr:.2f} dB",
+        est = "n/a" if view.estimated_bpp is None else f"{view.estimated_bpp:.4f}"
+        lines = [f"measured  {view.measured_bpp:.4f} bpp", f"estimated {est} bpp", f"PSNR {view.psnr:.2f} dB",
                  f"MS-SSIM {view.ms_ssim:.4f}", f"top-1 agrees: {'yes' if view.agreement else 'no'}",
                  f"explanation: {view.method}"]
         columns = [("\n".join(lines), "numbers")]

@@ -27,7 +27,7 @@ def average_curves(results: Iterable, metric: str) -> Dict[str, List[Tuple[float
         groups[(r["codec"], r["quality"])].append(r)
     curves: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
     for (codec, _), rows in groups.items():
-        bpp = float(np.mean([row["bpp_measured"] for row in rows]))
+        bpp = float(np.mean([row["measured_bpp"] for row in rows]))
         val = float(np.mean([float(row[metric]) for row in rows]))
         curves[codec].append((bpp, val))
     return {c: sorted(points) for c, points in sorted(curves.items())}

@@ -1,6 +1,7 @@
 """Typed results that cross module boundaries (frozen dataclasses, never string-keyed dicts).
 
-:mod:`~hmxai.types.pipeline` holds the codec and pipeline results, :mod:`~hmxai.types.explain`
+:mod:`~hmxai.types.pipeline` holds the codec and pipeline results, :mod:`~hmxai.types.rung` the
+one rung every feature consumes, :mod:`~hmxai.types.explain`
 those of the channel explanations, :mod:`~hmxai.types.ladder` the rate ladder and the pixel
 explanations on it; all are importable from here.
 """
@@ -16,9 +17,10 @@ from hmxai.types.explain import (
 )
 from hmxai.types.ladder import Drift, PixelExplanation, PixelFaithfulness, RateLadder
 from hmxai.types.pipeline import EncodedImage, LatentResult, PipelineResult, Prediction
+from hmxai.types.rung import Metrics, Rung
 
 __all__ = [
     "BUDGET_CLASSES", "BitBudget", "BudgetCurve", "BudgetCurves", "ChannelScores", "DeletionInsertion", "Drift",
-    "EncodedImage", "LatentResult", "PipelineResult", "PixelExplanation", "PixelFaithfulness", "Prediction",
-    "RateLadder", "SpatialMaps",
+    "EncodedImage", "LatentResult", "Metrics", "PipelineResult", "PixelExplanation", "PixelFaithfulness", "Prediction",
+    "RateLadder", "Rung", "SpatialMaps",
 ]

@@ -31,10 +31,10 @@ class ExplorerView:
             None for classical codecs, which have no latent).
         num_channels: latent channels of the codec (None: classical).
         image_size: (H, W).
-        bpp_measured: bits per pixel of real bytes: the codec's stream, or, with channels
+        measured_bpp: bits per pixel of real bytes: the codec's stream, or, with channels
             dropped, a real stream in which each dropped element is coded as its most
             probable value (:meth:`~hmxai.codecs.learned.LearnedCodec.compress_latent`).
-        bpp_estimated: entropy-model bits of the kept channels plus the side information,
+        estimated_bpp: entropy-model bits of the kept channels plus the side information,
             per pixel (what a channel-scalable coder would send); None for classical codecs.
         psnr, ms_ssim: of the decoded image against the original (dB; [0, 1]).
         original, decoded: the task's top-5 on the original and on the decoded image.
@@ -58,8 +58,8 @@ class ExplorerView:
     kept: Optional[Tuple[int, ...]]
     num_channels: Optional[int]
     image_size: Tuple[int, int]
-    bpp_measured: float
-    bpp_estimated: Optional[float]
+    measured_bpp: float
+    estimated_bpp: Optional[float]
     psnr: float
     ms_ssim: float
     original: Prediction
@@ -114,7 +114,7 @@ class ExplorerView:
             "image_size": list(self.image_size),
             "channels_kept": self.channels_kept, "num_channels": self.num_channels,
             "kept": None if self.kept is None else list(self.kept),
-            "bpp_measured": num(self.bpp_measured), "bpp_estimated": num(self.bpp_estimated),
+            "measured_bpp": num(self.measured_bpp), "estimated_bpp": num(self.estimated_bpp),
             "psnr": num(self.psnr), "ms_ssim": num(self.ms_ssim), "agreement": self.agreement,
             "target": self.target, "target_label": self.target_label,
             "target_probability": num(self.target_probability),

@@ -6,13 +6,14 @@ Row 0 of every ladder is the original image; rows 1.. are its decoded versions, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from hmxai.types.pipeline import Prediction
+from hmxai.types.rung import Rung
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,19 @@ class RateLadder:
         measured_bpp: (R,) bits per pixel of the codec's real bytes.
         psnr, ms_ssim: (R,) of each decoded row against the original (dB; [0, 1]).
         task: the task model's name; ``predictions`` (1 + R,) its top-5 on each row.
+        rungs: (R,) the :class:`~hmxai.types.Rung` of each decoded row (bytes, latent, metrics,
+            prediction), as :func:`hmxai.decode` computed them; empty for a ladder assembled by hand.
     """
 
     images: Tensor
     codecs: Tuple[str, ...]
-    qualities: Tuple[int, ...]
+    qualities: Tuple[float, ...]
     measured_bpp: Tuple[float, ...]
     psnr: Tuple[float, ...]
     ms_ssim: Tuple[float, ...]
     task: str
     predictions: Tuple[Prediction, ...]
+    rungs: Tuple[Rung, ...] = field(default=(), repr=False, compare=False)
 
     def __len__(self) -> int:
         return self.images.shape[0]

@@ -176,8 +176,8 @@ class Prediction:
 class PipelineResult:
     """Codec + task on one image: what the human sees and what the machine decides.
 
-    ``bpp_estimated`` is None for classical codecs (they have no entropy
-    model to estimate from); ``bpp_measured`` always comes from real bytes.
+    ``estimated_bpp`` is None for classical codecs (they have no entropy
+    model to estimate from); ``measured_bpp`` always comes from real bytes.
     """
 
     image_name: str
@@ -185,9 +185,9 @@ class PipelineResult:
     quality: float  # an int, or a float for a variable-rate codec
     task: str
     image_size: Tuple[int, int]
-    bpp_measured: float
+    measured_bpp: float
     file_bytes: int
-    bpp_estimated: Optional[float]
+    estimated_bpp: Optional[float]
     psnr: float
     ms_ssim: float
     original: Prediction
@@ -198,6 +198,8 @@ class PipelineResult:
     task_weights: Optional[str] = None
     encode_seconds: float = float("nan")
     decode_seconds: float = float("nan")
+    #: the rung it was built from (bytes, decoded image, latent); not part of ``to_dict``
+    rung: Optional[object] = field(default=None, repr=False, compare=False)
 
     @property
     def correct_original(self) -> Optional[bool]:
@@ -214,9 +216,11 @@ class PipelineResult:
         JSON has no infinity.
         """
         import math
-        from dataclasses import asdict
+        from dataclasses import asdict, fields
 
-        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self).items()}
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rung"}
+        plain.update(original=asdict(self.original), decoded=asdict(self.decoded))
+        d = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in plain.items()}
         d["image_size"] = list(self.image_size)
         d["correct_original"] = self.correct_original
         d["correct_decoded"] = self.correct_decoded

@@ -45,13 +45,13 @@ test("fmt and numberRows: units, n/a for missing values, channels only for learn
   assert.equal(fmt(null), "n/a");
   assert.equal(fmt(NaN), "n/a");
   assert.equal(fmt(true), "yes");
-  const learned = numberRows({ codec: "hmxai-msh", bpp_measured: 0.5, bpp_estimated: 0.49, psnr: 30, ms_ssim: 0.97,
+  const learned = numberRows({ codec: "hmxai-msh", measured_bpp: 0.5, estimated_bpp: 0.49, psnr: 30, ms_ssim: 0.97,
                                agreement: false, target_label: "tabby", target_probability: 0.4,
                                num_channels: 96, channels_kept: 20 });
   assert.deepEqual(learned.map(r => r[2]), ["bpp-measured", "bpp-estimated", "psnr", "ms-ssim", "agreement",
                                            "target-probability", "channels"]);
   assert.equal(learned.at(-1)[1], "20 / 96");
-  const classical = numberRows({ codec: "jpeg", bpp_measured: 1, bpp_estimated: null, num_channels: null });
+  const classical = numberRows({ codec: "jpeg", measured_bpp: 1, estimated_bpp: null, num_channels: null });
   assert.equal(classical.find(r => r[2] === "bpp-estimated")[1], "n/a");
   assert.ok(!classical.some(r => r[2] === "channels"));
   assert.deepEqual(numberRows({}), []);
