@@ -25,6 +25,8 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
+from hmxai.errors import InvalidArgumentError
+
 METHODS = ("cubic", "pchip")
 
 
@@ -32,14 +34,14 @@ def _prepare(rate: Sequence[float], quality: Sequence[float], method: str) -> Tu
     r = np.asarray(rate, dtype=np.float64)
     q = np.asarray(quality, dtype=np.float64)
     if r.shape != q.shape or r.ndim != 1:
-        raise ValueError("rate and quality must be 1-D sequences of the same length")
+        raise InvalidArgumentError("rate and quality must be 1-D sequences of the same length")
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InvalidArgumentError(f"method must be one of {METHODS}, got {method!r}")
     need = 4 if method == "cubic" else 2
     if len(r) < need:
-        raise ValueError(f"{method} needs at least {need} points per curve, got {len(r)}")
+        raise InvalidArgumentError(f"{method} needs at least {need} points per curve, got {len(r)}")
     if not (np.all(np.isfinite(r)) and np.all(np.isfinite(q)) and np.all(r > 0)):
-        raise ValueError("rates must be positive and all values finite")
+        raise InvalidArgumentError("rates must be positive and all values finite")
     order = np.argsort(r)
     return np.log(r[order]), q[order]
 
@@ -54,14 +56,14 @@ def _integral(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -
     order = np.argsort(x)
     xs, ys = x[order], y[order]
     if np.any(np.diff(xs) <= 0):
-        raise ValueError("pchip needs strictly monotonic points on the integration axis")
+        raise InvalidArgumentError("pchip needs strictly monotonic points on the integration axis")
     return float(PchipInterpolator(xs, ys).integrate(lo, hi))
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> Tuple[float, float]:
     lo, hi = max(a.min(), b.min()), min(a.max(), b.max())
     if hi <= lo:
-        raise ValueError("the two curves do not overlap: BD metrics are undefined")
+        raise InvalidArgumentError("the two curves do not overlap: BD metrics are undefined")
     return float(lo), float(hi)
 
 

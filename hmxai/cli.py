@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.registry import quality_arg
 
 EXIT_USER_ERROR = 2
@@ -52,7 +53,7 @@ def _weights_kwargs(args, codec: str) -> Dict[str, Any]:
     kw = _codec_kwargs(args)
     facts = CODECS.entry(codec).facts
     if kw and (not facts["learned"] or facts.get("zoo")):
-        raise ValueError(f"--metric/--pretrained/--checkpoint apply to CompressAI architectures, not {codec}")
+        raise InvalidArgumentError(f"--metric/--pretrained/--checkpoint apply to CompressAI architectures, not {codec}")
     return kw
 
 
@@ -372,7 +373,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     }
     try:
         out = commands[args.command](args)
-    except (HmxaiError, ValueError, OSError) as exc:
+    except (HmxaiError, OSError) as exc:
+        if not isinstance(exc, HmxaiError) and getattr(exc, "filename", None) is None:
+            raise  # an OSError about no file the caller named is a bug: show its traceback
+        # errors the caller can fix: hmxai's own, and a path the caller named that cannot be read or written
         message = str(exc) or type(exc).__name__
         if getattr(args, "json", False):
             print(json.dumps({"error": message, "type": type(exc).__name__}))

@@ -1,7 +1,10 @@
 """The exceptions hmxai raises: each names what was wrong and what to do about it.
 
 All derive from :class:`HmxaiError`, so ``except HmxaiError`` catches every
-failure that is the caller's input rather than a bug in hmxai.
+failure that is the caller's input rather than a bug in hmxai; each also keeps the
+built-in class it had before (``ValueError``, ``TypeError``, ...), so existing
+``except ValueError`` clauses still work. The CLI prints these as one line and exits
+with status 2; anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +12,18 @@ from __future__ import annotations
 
 class HmxaiError(Exception):
     """Base class of every error hmxai raises on purpose."""
+
+
+class InvalidArgumentError(HmxaiError, ValueError):
+    """An argument, setting or config value is out of its range or names nothing known."""
+
+
+class InvalidTypeError(HmxaiError, TypeError):
+    """An argument of the wrong kind (an unknown keyword, a model hmxai cannot adapt)."""
+
+
+class MissingFileError(HmxaiError, FileNotFoundError):
+    """A file or folder the caller named (data, a run, a front-end file) does not exist."""
 
 
 class InvalidImageError(HmxaiError, ValueError):

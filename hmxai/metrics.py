@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
+
 _WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WIN, _SIGMA, _K1, _K2 = 11, 1.5, 0.01, 0.03
 
@@ -101,4 +103,4 @@ def ms_ssim_db(value: float) -> float:
 
 def _same_shape(x: Tensor, y: Tensor) -> None:
     if x.shape != y.shape:
-        raise ValueError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise InvalidArgumentError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")

@@ -17,6 +17,7 @@ from typing import Iterable, List, Optional, Tuple, Union
 
 import torch
 from hmxai.codecs.base import Codec
+from hmxai.errors import InvalidArgumentError
 from hmxai.images import ImageLike, load_image
 from hmxai.metrics import ms_ssim, psnr
 from hmxai.tasks.base import TaskModel
@@ -39,7 +40,7 @@ def resolve_models(codec: Union[str, Codec], quality: Optional[int], task: Union
     if isinstance(codec, str):
         codec = create_codec(codec, quality=quality)
     elif quality is not None and quality != codec.quality:
-        raise ValueError(f"quality={quality} given with a codec built at quality {codec.quality}")
+        raise InvalidArgumentError(f"quality={quality} given with a codec built at quality {codec.quality}")
     return codec, resolve_task(task)
 
 
@@ -62,7 +63,7 @@ def decode(image: ImageLike, codec: Union[str, Codec], task: Union[str, TaskMode
     if isinstance(codec, str):
         codec = create_codec(codec, quality=quality)
     elif quality is not None and quality != codec.quality:
-        raise ValueError(f"quality={quality} given with a codec built at quality {codec.quality}")
+        raise InvalidArgumentError(f"quality={quality} given with a codec built at quality {codec.quality}")
     if isinstance(task, str):
         task = resolve_task(task)
     x = load_image(image, max_pixels=max_pixels)

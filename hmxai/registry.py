@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, List, TypeVar
 
-from hmxai.errors import UnknownNameError
+from hmxai.errors import InvalidArgumentError, UnknownNameError
 
 T = TypeVar("T")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -41,9 +41,9 @@ class Registry(Generic[T]):
         self, name: str, factory: Callable[..., T], description: str = "", **facts: Any
     ) -> Callable[..., T]:
         if not _KEBAB.match(name):
-            raise ValueError(f"{self.kind} name {name!r} is not kebab-case")
+            raise InvalidArgumentError(f"{self.kind} name {name!r} is not kebab-case")
         if name in self._entries:
-            raise ValueError(f"{self.kind} {name!r} is already registered")
+            raise InvalidArgumentError(f"{self.kind} {name!r} is already registered")
         self._entries[name] = Entry(name, factory, self.kind, description, dict(facts))
         return factory
 

@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple  # noqa: F401
 
+from hmxai.errors import InvalidArgumentError
+
 LADDER: Dict[str, Tuple[int, ...]] = {
     "hmxai-msh": (1, 2, 3, 4, 5),
     "jpeg": (10, 25, 50, 80),
@@ -93,7 +95,7 @@ def redraw_figures(results_json: str | Path, out: Optional[str | Path] = None) -
     try:
         rows = json.loads(results_json.read_text())["results"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{results_json} is not a results.json written by hmxai demo: {exc}") from exc
+        raise InvalidArgumentError(f"{results_json} is not a results.json written by hmxai demo: {exc}") from exc
     paths = []
     for metric, stem in FIGURES:
         ax = plot_rate_quality(rows, metric)

@@ -90,9 +90,15 @@ def test_pixel_limit_flag(image_file, tmp_path):
 
 
 def test_run_json_separates_estimated_and_measured(image_file):
+    """measured_bpp counts the bitstream's bytes, estimated_bpp the entropy model's likelihoods."""
+    from hmxai.codecs import create_codec
+    from hmxai.images import load_image
+
     out = json.loads(hmxai("run", image_file, "--codec", "bmshj2018-hyperprior", "--quality", "1", "--json").stdout)
     (r,) = out["results"]
-    assert r["estimated_bpp"] is not None and r["measured_bpp"] > 0
+    codec, x = create_codec("bmshj2018-hyperprior", quality=1), load_image(image_file)
+    assert r["measured_bpp"] == 8 * len(codec.compress(x).payload) / (96 * 128)
+    assert r["estimated_bpp"] == pytest.approx(float(codec.analyze(x).estimated_bpp[0]), rel=1e-9)
     assert r["estimated_bpp"] != r["measured_bpp"]
     out = json.loads(hmxai("run", image_file, "--codec", "jpeg", "--label", "281", "--json").stdout)
     assert out["results"][0]["estimated_bpp"] is None and out["results"][0]["label"] == 281
@@ -114,3 +120,37 @@ def test_demo_quick_and_figures_regenerate(tmp_path):
     assert len(figs["figures"]) == 6 and all(os.path.getsize(p) > 0 for p in figs["figures"])
     (tmp_path / "junk.json").write_text("[]")
     assert hmxai("figures", tmp_path / "junk.json", check=False).returncode == 2
+
+
+def test_only_callers_errors_exit_2_and_bugs_show_their_traceback(monkeypatch, capsys):
+    """HmxaiError (and a path the caller named) -> one line, status 2; anything else is a bug: it propagates."""
+    from hmxai import cli
+    from hmxai.errors import InvalidArgumentError
+
+    def raising(exc):
+        def command(args):
+            raise exc
+        return command
+
+    monkeypatch.setattr(cli, "cmd_info", raising(InvalidArgumentError("a setting is out of range")))
+    assert cli.main(["info"]) == 2
+    assert capsys.readouterr().err.strip() == "hmxai info: error: a setting is out of range"
+    monkeypatch.setattr(cli, "cmd_info", raising(FileNotFoundError(2, "No such file", "/no/such/out.hmx")))
+    assert cli.main(["info", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["type"] == "FileNotFoundError"
+    for bug in (ValueError("internal"), OSError("no path named"), KeyError("x")):
+        monkeypatch.setattr(cli, "cmd_info", raising(bug))
+        with pytest.raises(type(bug)):
+            cli.main(["info"])
+
+
+def test_every_deliberate_raise_is_an_hmxai_error():
+    """Library code raises hmxai's errors (each still a ValueError/TypeError/... subclass), never bare built-ins."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "hmxai"
+    bare = re.compile(r"raise (ValueError|TypeError|FileNotFoundError|KeyError|OSError)\(")
+    hits = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if bare.search(line)]
+    assert not hits, hits

@@ -16,7 +16,7 @@ from typing import Any, Dict, Tuple
 
 from torch import Tensor
 
-from hmxai.errors import BitstreamError, NoLatentError
+from hmxai.errors import BitstreamError, InvalidArgumentError, NoLatentError
 from hmxai.types import EncodedImage, LatentResult
 
 
@@ -42,7 +42,7 @@ class Codec(abc.ABC):
         """The quality as stored, or ValueError; integer codecs take integers in ``quality_range``."""
         lo, hi = self.quality_range
         if not isinstance(quality, int) or isinstance(quality, bool) or not lo <= quality <= hi:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{self.name}: quality must be an integer in {lo}..{hi}, got {quality!r}"
             )
         return quality
@@ -91,7 +91,7 @@ class Codec(abc.ABC):
         if encoded.codec != self.name:
             raise BitstreamError(
                 f"this stream was written by {encoded.codec!r}, not {self.name!r}; "
-                "use hmxai.decompress_file() to pick the right codec"
+                "use hmxai.codec_for(encoded) to get the codec that wrote it"
             )
 
     def __repr__(self) -> str:

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from hmxai.codecs.base import Codec
 from hmxai.codecs.catalog import CLASSICAL
-from hmxai.errors import BitstreamError, MissingDependencyError
+from hmxai.errors import BitstreamError, InvalidArgumentError, MissingDependencyError
 from hmxai.images import check_batch, to_uint8
 from hmxai.types import EncodedImage
 
@@ -61,7 +61,7 @@ class PillowCodec(Codec):
 
         check_batch(x)
         if x.shape[0] != 1:
-            raise ValueError("compress() codes one image: x must be (1, 3, H, W)")
+            raise InvalidArgumentError("compress() codes one image: x must be (1, 3, H, W)")
         img = Image.fromarray(to_uint8(x), "RGB")
         payload = self._encode(img)
         return EncodedImage(self.name, self.quality, tuple(x.shape[-2:]), payload, {})

@@ -22,7 +22,7 @@ with warnings.catch_warnings():  # compressai's import warns about torch.jit.scr
 
 from hmxai.codecs.catalog import LEARNED
 from hmxai.codecs.learned import LearnedCodec
-from hmxai.errors import CheckpointError, WeightsUnavailableError
+from hmxai.errors import CheckpointError, InvalidArgumentError, WeightsUnavailableError
 
 METRICS = ("mse", "ms-ssim")
 #: seed of random-init weights (contract tests and demos of the machinery, never claims)
@@ -48,9 +48,9 @@ def pretrained_cache_path(arch: str, quality: int, metric: str = "mse") -> Optio
 def _check_args(arch: str, quality: int, metric: str) -> None:
     lo, hi = LEARNED[arch].quality_range
     if not isinstance(quality, int) or not lo <= quality <= hi:
-        raise ValueError(f"{arch}: quality must be an integer in {lo}..{hi}, got {quality!r}")
+        raise InvalidArgumentError(f"{arch}: quality must be an integer in {lo}..{hi}, got {quality!r}")
     if metric not in METRICS:
-        raise ValueError(f"{arch}: metric must be one of {METRICS}, got {metric!r}")
+        raise InvalidArgumentError(f"{arch}: metric must be one of {METRICS}, got {metric!r}")
 
 
 def make_compressai_codec(

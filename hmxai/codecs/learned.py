@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hmxai.codecs.base import Codec
-from hmxai.errors import BitstreamError
+from hmxai.errors import BitstreamError, InvalidArgumentError, InvalidTypeError
 from hmxai.images import check_batch, crop_to, pad_to_multiple
 from hmxai.types import EncodedImage, LatentResult
 
@@ -51,7 +51,7 @@ def model_family(model: nn.Module) -> str:
         return "scale"
     if isinstance(model, FactorizedPrior):
         return "factorized"
-    raise TypeError(f"unsupported CompressAI model {type(model).__name__}")
+    raise InvalidTypeError(f"unsupported CompressAI model {type(model).__name__}")
 
 
 class LearnedCodec(Codec):
@@ -173,7 +173,7 @@ class LearnedCodec(Codec):
     def compress(self, x: Tensor) -> EncodedImage:
         check_batch(x)
         if x.shape[0] != 1:
-            raise ValueError("compress() codes one image: x must be (1, 3, H, W)")
+            raise InvalidArgumentError("compress() codes one image: x must be (1, 3, H, W)")
         xp, size = pad_to_multiple(x.float(), self.pad_multiple)
         out = self.model.compress(xp)
         strings: List[bytes] = [s[0] for s in out["strings"]]  # batch of one
@@ -283,12 +283,12 @@ class LearnedCodec(Codec):
         ``indexes``: the Gaussian conditional's ``build_indexes(latent.scales)``, if already made.
         """
         if self.family == "autoregressive":
-            raise ValueError(f"{self.name}: an autoregressive context model cannot re-code a changed latent "
+            raise InvalidArgumentError(f"{self.name}: an autoregressive context model cannot re-code a changed latent "
                              "without re-running its context; use a factorized, scale or mean-scale codec")
         self._check_encoded(reference)
         strings, _, _ = self._split(reference)
         if y_hat.shape != latent.y_hat.shape or y_hat.shape[0] != 1:
-            raise ValueError(f"y_hat must be shaped like the latent {tuple(latent.y_hat.shape)}, "
+            raise InvalidArgumentError(f"y_hat must be shaped like the latent {tuple(latent.y_hat.shape)}, "
                              f"got {tuple(y_hat.shape)}")
         m = self.model
         if self.family == "factorized":

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from hmxai.codecs.learned import LearnedCodec
 from hmxai.codecs.vbr_model import QualityScale, RateLadderError, VariableRateMSH
-from hmxai.errors import BitstreamError
+from hmxai.errors import BitstreamError, InvalidArgumentError
 from hmxai.images import check_batch, crop_to, pad_to_multiple
 from hmxai.types import EncodedImage, LatentResult
 
@@ -93,7 +93,7 @@ class VariableRateCodec(LearnedCodec):
     def compress(self, x: Tensor) -> EncodedImage:
         check_batch(x)
         if x.shape[0] != 1:
-            raise ValueError("compress() codes one image: x must be (1, 3, H, W)")
+            raise InvalidArgumentError("compress() codes one image: x must be (1, 3, H, W)")
         xp, size = pad_to_multiple(x.float(), self.pad_multiple)
         out = self.model.compress(xp, stage=2, inputscale=self.gain)  # CompressAI's vbr encoder
         strings: List[bytes] = [s[0] for s in out["strings"]]
@@ -139,12 +139,12 @@ class VariableRateCodec(LearnedCodec):
         self._check_encoded(reference)
         strings, _, _ = self._split(reference)
         if y_hat.shape != latent.y_hat.shape or y_hat.shape[0] != 1:
-            raise ValueError(f"y_hat must be shaped like the latent {tuple(latent.y_hat.shape)}, "
+            raise InvalidArgumentError(f"y_hat must be shaped like the latent {tuple(latent.y_hat.shape)}, "
                              f"got {tuple(y_hat.shape)}")
         m, g = self.model, self.gain
         symbols = torch.round((y_hat - latent.means) * g)
         if not torch.allclose(dequantize(m, symbols, latent.scales, latent.means, g), y_hat, atol=1e-4, rtol=0):
-            raise ValueError(f"{self.name}: y_hat is not on the quantization grid of quality {self.quality}")
+            raise InvalidArgumentError(f"{self.name}: y_hat is not on the quantization grid of quality {self.quality}")
         if indexes is None:
             indexes = self.latent_indexes(latent)
         strings = [m.gaussian_conditional.compress(symbols, indexes)[0], strings[1]]

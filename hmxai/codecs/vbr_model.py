@@ -26,12 +26,14 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
+
 with warnings.catch_warnings():  # compressai's import warns about torch.jit.script
     warnings.simplefilter("ignore", FutureWarning)
     from compressai.models.vbr import MeanScaleHyperpriorVbr
 
 
-class RateLadderError(ValueError):
+class RateLadderError(InvalidArgumentError):
     """A quality outside the continuous range, NaN, or not a number."""
 
 
@@ -45,7 +47,7 @@ class QualityScale:
     def __init__(self, lambdas: Sequence[float]):
         lambdas = [float(v) for v in lambdas]
         if len(lambdas) < 2 or any(b <= a for a, b in zip(lambdas, lambdas[1:])) or lambdas[0] <= 0:
-            raise ValueError(f"lambdas must be positive and strictly increasing, got {lambdas}")
+            raise InvalidArgumentError(f"lambdas must be positive and strictly increasing, got {lambdas}")
         self.lambdas = tuple(lambdas)
         self.levels = len(lambdas)
         self._log = [math.log(v) for v in lambdas]
@@ -108,7 +110,7 @@ class VariableRateMSH(MeanScaleHyperpriorVbr):
         N = state_dict["g_a.0.weight"].size(0)
         M = state_dict["g_a.6.weight"].size(0)
         if lambdas is None:
-            raise ValueError("VariableRateMSH.from_state_dict needs the lambdas of its quality scale")
+            raise InvalidArgumentError("VariableRateMSH.from_state_dict needs the lambdas of its quality scale")
         net = cls(N, M, lambdas)
         net.load_state_dict(state_dict)
         return net

@@ -14,12 +14,11 @@ import json
 from pathlib import Path
 from typing import Dict
 
-from hmxai.errors import WeightsUnavailableError
-
 ZOO_DIR = Path(__file__).resolve().parents[1] / "zoo"
 
 
 from hmxai.codecs.catalog import VARIABLE_RATE  # noqa: E402  (no torch: plain tables)
+from hmxai.errors import InvalidArgumentError, WeightsUnavailableError
 
 
 def zoo_weights_path(name: str, quality=None) -> Path:
@@ -36,7 +35,7 @@ def make_variable_rate_codec(name: str, quality, metric: str = "mse"):
     from hmxai.codecs.vbr_model import VariableRateMSH
 
     if metric != "mse":
-        raise ValueError(f"{name} is trained for mse only, not {metric!r}")
+        raise InvalidArgumentError(f"{name} is trained for mse only, not {metric!r}")
     path = zoo_weights_path(name)
     if not path.is_file():
         raise WeightsUnavailableError(f"{name}: weights file {str(path)!r} is missing from this install")
@@ -74,9 +73,9 @@ def make_zoo_codec(name: str, quality: int, metric: str = "mse"):
         return make_variable_rate_codec(name, quality, metric)
     lo, hi = ZOO[name].quality_range
     if not isinstance(quality, int) or isinstance(quality, bool) or not lo <= quality <= hi:
-        raise ValueError(f"{name}: quality must be an integer in {lo}..{hi}, got {quality!r}")
+        raise InvalidArgumentError(f"{name}: quality must be an integer in {lo}..{hi}, got {quality!r}")
     if metric != "mse":
-        raise ValueError(f"{name} is trained for mse only, not {metric!r}")
+        raise InvalidArgumentError(f"{name} is trained for mse only, not {metric!r}")
     path = zoo_weights_path(name, quality)
     if not path.is_file():
         raise WeightsUnavailableError(f"{name} quality {quality}: weights file {str(path)!r} is missing from this install")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.types import BUDGET_CLASSES, BitBudget, BudgetCurve, BudgetCurves, ChannelScores
 
 ORDERINGS = ("machine", "machine-per-bit", "human", "human-per-bit", "bits", "random")
@@ -29,7 +30,7 @@ ORDERINGS = ("machine", "machine-per-bit", "human", "human-per-bit", "bits", "ra
 def _relevant(importance: Tensor, coverage: float) -> Tensor:
     """(M,) bool: the fewest top channels holding ``coverage`` of the positive importance."""
     if not 0.0 < coverage <= 1.0:
-        raise ValueError(f"coverage must be in (0, 1], got {coverage}")
+        raise InvalidArgumentError(f"coverage must be in (0, 1], got {coverage}")
     pos = importance.double().clamp(min=0)
     total = float(pos.sum())
     out = torch.zeros(pos.shape, dtype=torch.bool)
@@ -77,7 +78,7 @@ def channel_order(scores: ChannelScores, ordering: str, seed: int = 0) -> Tensor
         perm = torch.randperm(len(live), generator=torch.Generator().manual_seed(seed))
         return torch.cat([live[perm], dead])
     else:
-        raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
+        raise InvalidArgumentError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
     key = torch.where(scores.live, key, torch.full_like(key, -float("inf")))
     return torch.argsort(key, descending=True, stable=True)
 
@@ -85,7 +86,7 @@ def channel_order(scores: ChannelScores, ordering: str, seed: int = 0) -> Tensor
 def default_ks(num_channels: int, points: int = 9) -> List[int]:
     """Channel counts from 0 to all, ``points`` of them, denser at the start (quadratic spacing)."""
     if points < 2:
-        raise ValueError("points must be at least 2 (none and all channels)")
+        raise InvalidArgumentError("points must be at least 2 (none and all channels)")
     ks = sorted({round(num_channels * (i / (points - 1)) ** 2) for i in range(points)})
     return ks
 
@@ -144,9 +145,9 @@ def budget_curves(
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     if anchor not in orderings:
-        raise ValueError(f"anchor {anchor!r} is not among the orderings {list(orderings)}")
+        raise InvalidArgumentError(f"anchor {anchor!r} is not among the orderings {list(orderings)}")
     if labels is not None and len(labels) != len(images):
-        raise ValueError("give one label per image")
+        raise InvalidArgumentError("give one label per image")
     acc: Dict[str, Dict[str, List[List[float]]]] = {o: {} for o in orderings}
     ks: Optional[List[int]] = None
     for i, image in enumerate(tqdm(images, desc="budget curves", disable=not progress)):

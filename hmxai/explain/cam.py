@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.explain.objective import eval_mode
 from hmxai.registry import Registry
 from hmxai.types.ladder import PixelExplanation, RateLadder
@@ -55,7 +56,7 @@ def cam_maps(task, images: Tensor, target: int, method: str = "grad-cam") -> Ten
     """Raw signed maps ``(B, H, W)`` of ``images: (B, 3, H, W)`` for class ``target``, one batched pass."""
     layer = task.target_layer
     if layer is None:
-        raise ValueError(f"task {task.name!r} has no target layer: give wrap_task(..., target_layer=...)")
+        raise InvalidArgumentError(f"task {task.name!r} has no target layer: give wrap_task(..., target_layer=...)")
     fn = CAM_METHODS.entry(method).factory
     with eval_mode(task), torch.enable_grad():
         raw = fn(task, layer, images.detach().clone().requires_grad_(True), target)
@@ -80,15 +81,15 @@ def resolve_target(ladder: RateLadder, task, target: Optional[int]) -> Tuple[obj
 
     task = resolve_task(task if task is not None else ladder.task)
     if task.name != ladder.task:
-        raise ValueError(f"the ladder was predicted by {ladder.task!r}, not by {task.name!r}")
+        raise InvalidArgumentError(f"the ladder was predicted by {ladder.task!r}, not by {task.name!r}")
     with eval_mode(task), torch.no_grad():
         top1 = int(task(ladder.images[:1]).argmax(-1))
     if top1 != ladder.predictions[0].indices[0]:
-        raise ValueError(f"this {task.name!r} model does not give the ladder's prediction on the original: "
+        raise InvalidArgumentError(f"this {task.name!r} model does not give the ladder's prediction on the original: "
                          "explain with the task model that made the ladder")
     target = ladder.predictions[0].indices[0] if target is None else int(target)
     if not 0 <= target < task.num_classes:
-        raise ValueError(f"target {target} is not a class of the task (0..{task.num_classes - 1})")
+        raise InvalidArgumentError(f"target {target} is not a class of the task (0..{task.num_classes - 1})")
     return task, target
 
 

@@ -28,6 +28,7 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.explain.objective import (
     OUTPUTS,
     LatentObjective,
@@ -208,13 +209,13 @@ def channel_scores(
     entry = CHANNEL_METHODS.entry(method)
     unknown = set(params) - set(entry.facts["params"])
     if unknown:
-        raise ValueError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
+        raise InvalidArgumentError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
                         f"(it takes: {', '.join(entry.facts['params']) or 'none'})")
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     x = load_image(image)
     if x.shape[0] != 1:
-        raise ValueError("channel_scores explains one image: give a (1, 3, H, W) tensor")
+        raise InvalidArgumentError("channel_scores explains one image: give a (1, 3, H, W) tensor")
     t0 = time.perf_counter()
     with eval_mode(codec.model, task), torch.enable_grad():
         latent = codec.analyze(x)
@@ -261,6 +262,6 @@ def channel_scores_batch(images, codec="hmxai-msh", task=None, *, quality: Optio
         images = [images[i : i + 1] for i in range(images.shape[0])]
     images = list(images)
     if targets is not None and len(targets) != len(images):
-        raise ValueError("give one target per image")
+        raise InvalidArgumentError("give one target per image")
     return [channel_scores(x, codec, task, target=None if targets is None else targets[i], **kwargs)
             for i, x in enumerate(tqdm(images, desc="channel scores", disable=not progress))]

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.explain.objective import (
     LatentObjective,
     ablation_values,
@@ -58,11 +59,11 @@ def deletion_insertion(image, scores: ChannelScores, codec, task=None, *, object
     from hmxai.pipeline import resolve_models
 
     if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, not {objective!r}")
+        raise InvalidArgumentError(f"objective must be one of {OBJECTIVES}, not {objective!r}")
     codec, task = resolve_models(codec, scores.quality if isinstance(codec, str) else None, task or scores.task)
     require_latent(codec)
     if (codec.name, codec.quality, task.name) != (scores.codec, scores.quality, scores.task):
-        raise ValueError(f"scores were computed with {scores.codec} q{scores.quality} and {scores.task}, "
+        raise InvalidArgumentError(f"scores were computed with {scores.codec} q{scores.quality} and {scores.task}, "
                          f"not {codec.name} q{codec.quality} and {task.name}")
     x = load_image(image)
     importance = scores.machine if objective == "machine" else scores.human
@@ -75,7 +76,7 @@ def deletion_insertion(image, scores: ChannelScores, codec, task=None, *, object
         obj = LatentObjective(codec, task, x, latent, scores.target)
         baseline = ablation_values(codec, latent, scores.ablation)
         if latent.image_size != scores.image_size or not torch.equal(live_channels(latent.y_hat, baseline), scores.live):
-            raise ValueError("scores were computed on another image (size or live channels differ)")
+            raise InvalidArgumentError("scores were computed on another image (size or live channels differ)")
         dele, ins = _curves(obj, latent, baseline, order, fractions, objective)
         rdele, rins = _curves(obj, latent, baseline, rand, fractions, objective)
     return DeletionInsertion(objective, scores.method, fractions, tuple(dele), tuple(ins), tuple(rdele), tuple(rins))

@@ -14,6 +14,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.types.ladder import RateLadder
 
 #: qualities used when none are given (learned codecs: their whole range)
@@ -46,18 +47,18 @@ def _rungs(codec: CodecSpec, qualities: Optional[Sequence[int]]) -> List[Tuple[o
 
     if isinstance(codec, Codec):
         if qualities is not None and list(qualities) != [codec.quality]:
-            raise ValueError("a codec object has one quality: give a codec name to sweep qualities")
+            raise InvalidArgumentError("a codec object has one quality: give a codec name to sweep qualities")
         return [(codec, codec.quality)]
     if isinstance(codec, str):
         codec = {codec: qualities}
     elif qualities is not None:
-        raise ValueError("give qualities inside the mapping {codec: [qualities]}")
+        raise InvalidArgumentError("give qualities inside the mapping {codec: [qualities]}")
     rungs = []
     for name, qs in codec.items():
         for q in (default_qualities(name) if qs is None else qs):
             rungs.append((create_codec(name, quality=int(q)), int(q)))
     if not rungs:
-        raise ValueError("the ladder has no rung: give at least one quality")
+        raise InvalidArgumentError("the ladder has no rung: give at least one quality")
     return rungs
 
 

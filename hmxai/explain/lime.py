@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.explain.inference import inference_copy, parallel_batches
 from hmxai.registry import Registry
 from hmxai.types.ladder import PixelExplanation, RateLadder
@@ -123,11 +124,11 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
     from hmxai.explain.cam import resolve_target
 
     if num_samples < 2:
-        raise ValueError("LIME needs num_samples >= 2")
+        raise InvalidArgumentError("LIME needs num_samples >= 2")
     if precision not in ("float32", "bfloat16"):
-        raise ValueError(f"precision must be 'float32' or 'bfloat16', not {precision!r}")
+        raise InvalidArgumentError(f"precision must be 'float32' or 'bfloat16', not {precision!r}")
     if fill != "mean" and not 0.0 <= float(fill) <= 1.0:
-        raise ValueError("fill must be 'mean' or a grey level in [0, 1]")
+        raise InvalidArgumentError("fill must be 'mean' or a grey level in [0, 1]")
     task, target = resolve_target(ladder, task, target)
     start = time.perf_counter()
     params = dict(segmentation_params or {})

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from hmxai.errors import NoLatentError
+from hmxai.errors import InvalidArgumentError, NoLatentError
 from hmxai.images import crop_to
 from hmxai.metrics import ms_ssim
 from hmxai.types import LatentResult
@@ -57,7 +57,7 @@ def ablation_values(codec, latent: LatentResult, mode: str = "not-transmitted") 
     if mode == "mean":
         return y_hat.mean(dim=(2, 3), keepdim=True).expand_as(y_hat).clone()
     if mode != "not-transmitted":
-        raise ValueError(f"ablation must be one of {', '.join(ABLATIONS)}, not {mode!r}")
+        raise InvalidArgumentError(f"ablation must be one of {', '.join(ABLATIONS)}, not {mode!r}")
     if latent.means is not None:
         return latent.means.clone()
     if latent.z_likelihoods is not None:  # scale hyperprior: zero-mean Gaussian
@@ -97,14 +97,14 @@ class LatentObjective:
     def __init__(self, codec, task: nn.Module, x: Tensor, latent: LatentResult, target: Optional[int] = None):
         require_latent(codec)
         if x.shape[0] != 1:
-            raise ValueError("channel explanations take one image at a time: x must be (1, 3, H, W)")
+            raise InvalidArgumentError("channel explanations take one image at a time: x must be (1, 3, H, W)")
         self.codec, self.task, self.x, self.latent = codec, task, x.float(), latent
         with torch.no_grad():
             logits = task(self.x)
         self.reference_class = int(logits.argmax(-1))
         self.target = self.reference_class if target is None else int(target)
         if not 0 <= self.target < logits.shape[-1]:
-            raise ValueError(f"target {self.target} is not a class of the task (0..{logits.shape[-1] - 1})")
+            raise InvalidArgumentError(f"target {self.target} is not a class of the task (0..{logits.shape[-1] - 1})")
 
     def decode(self, y: Tensor) -> Tensor:
         """(n, M, h, w) latent -> (n, 3, H, W) decoded image in [0, 1].

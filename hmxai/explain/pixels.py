@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError, InvalidTypeError
 from hmxai.explain.cam import CAM_METHODS, explain_cam, resolve_target, topk_mask
 from hmxai.explain.inference import inference_copy
 from hmxai.explain.lime import explain_lime
@@ -50,9 +51,9 @@ def drift(ladder: RateLadder, explanation: PixelExplanation, top: float = 0.1) -
     the rung's top-1 differs from the original's top-1.
     """
     if not 0 < top <= 1:
-        raise ValueError("top must be a fraction in (0, 1]")
+        raise InvalidArgumentError("top must be a fraction in (0, 1]")
     if explanation.maps.shape[0] != len(ladder):
-        raise ValueError("the explanation does not belong to this ladder (different number of rows)")
+        raise InvalidArgumentError("the explanation does not belong to this ladder (different number of rows)")
     values = explanation.weights if explanation.weights is not None else explanation.maps.flatten(1)
     ref_top = topk_mask(values[0], top)
     rows = []
@@ -80,7 +81,7 @@ def baseline_image(image: Tensor, kind: str = "blur") -> Tensor:
     if kind == "mean":
         return image.mean(dim=(-2, -1), keepdim=True).expand_as(image).clone()
     if kind != "blur":
-        raise ValueError(f"baseline must be one of {BASELINES}, not {kind!r}")
+        raise InvalidArgumentError(f"baseline must be one of {BASELINES}, not {kind!r}")
     sigma = max(1.0, 0.05 * min(image.shape[-2:]))
     radius = min(int(3 * sigma), min(image.shape[-2:]) - 1)
     t = torch.arange(-radius, radius + 1, dtype=image.dtype)
@@ -117,9 +118,9 @@ def pixel_faithfulness(ladder: RateLadder, explanation: PixelExplanation, task=N
     from tqdm.auto import tqdm
 
     if points < 2:
-        raise ValueError("points must be >= 2")
+        raise InvalidArgumentError("points must be >= 2")
     if explanation.maps.shape[0] != len(ladder):
-        raise ValueError("the explanation does not belong to this ladder (different number of rows)")
+        raise InvalidArgumentError("the explanation does not belong to this ladder (different number of rows)")
     task, target = resolve_target(ladder, task, explanation.target)
     fractions = [i / (points - 1) for i in range(points)]
     fast = inference_copy(task, probe=ladder.images[:1].float())
@@ -149,6 +150,6 @@ def explain_ladder(ladder: RateLadder, methods: Sequence[str] = ("grad-cam", "li
     accepted = [set(inspect.signature(fn.func if isinstance(fn, partial) else fn).parameters) for fn in fns]
     unknown = set(params) - set().union(*accepted)
     if unknown:
-        raise TypeError(f"no method among {list(methods)} takes {sorted(unknown)}")
+        raise InvalidTypeError(f"no method among {list(methods)} takes {sorted(unknown)}")
     return [fn(ladder, task, **{k: v for k, v in params.items() if k in names}) for fn, names in zip(fns, accepted)]
 

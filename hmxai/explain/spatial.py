@@ -14,6 +14,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.explain.objective import eval_mode, require_latent, spearman
 from hmxai.types import SpatialMaps
 
@@ -30,7 +31,7 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
     require_latent(codec)
     x = load_image(image)
     if x.shape[0] != 1:
-        raise ValueError("where_bits_go takes one image: x must be (1, 3, H, W)")
+        raise InvalidArgumentError("where_bits_go takes one image: x must be (1, 3, H, W)")
     with eval_mode(codec.model, task):
         latent = codec.analyze(x)
         x_hat = latent.x_hat
@@ -38,7 +39,7 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
             logits = task(x)
         target = int(logits.argmax(-1)) if target is None else int(target)
         if not 0 <= target < logits.shape[-1]:
-            raise ValueError(f"target {target} is not a class of the task (0..{logits.shape[-1] - 1})")
+            raise InvalidArgumentError(f"target {target} is not a class of the task (0..{logits.shape[-1] - 1})")
         with torch.enable_grad():
             attr = InputXGradient(task).attribute(x_hat.clone().requires_grad_(True), target=target)
     machine = attr.detach()[0].sum(0).double()

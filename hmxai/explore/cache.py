@@ -11,6 +11,8 @@ import threading
 from collections import OrderedDict
 from typing import Any, Callable, Hashable, Optional
 
+from hmxai.errors import InvalidArgumentError
+
 
 def size_of(value: Any) -> int:
     """Bytes held by a cached value: its ``nbytes`` if it says, else 1 KiB."""
@@ -23,7 +25,7 @@ class ByteLRU:
 
     def __init__(self, limit_bytes: int = 512 * 2**20):
         if limit_bytes <= 0:
-            raise ValueError("limit_bytes must be positive")
+            raise InvalidArgumentError("limit_bytes must be positive")
         self.limit_bytes = limit_bytes
         self._data: "OrderedDict[Hashable, tuple]" = OrderedDict()
         self._bytes = 0

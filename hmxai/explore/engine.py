@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.explore.cache import CACHE, ByteLRU
 from hmxai.explore.render import colorize, overlay, png
 from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
@@ -151,7 +152,7 @@ class ExplorerEngine:
 
         self.x = load_image(image)
         if self.x.shape[0] != 1:
-            raise ValueError("the explorer shows one image: give a (1, 3, H, W) tensor, not a batch")
+            raise InvalidArgumentError("the explorer shows one image: give a (1, 3, H, W) tensor, not a batch")
         user_task = resolve_task(task)
         # a private copy (no user hooks): the background thread's Grad-CAM hooks and eval-mode
         # switches never touch the model the notebook's other cells may be running
@@ -163,16 +164,16 @@ class ExplorerEngine:
         self._predict = inference_copy(user_task, probe=self.x)
         self.codecs = tuple(default_codecs() if codecs is None else codecs)
         if not self.codecs:
-            raise ValueError("give at least one codec")
+            raise InvalidArgumentError("give at least one codec")
         for name in self.codecs:
             CODECS.entry(name)  # unknown names fail here, with the list of known ones
         self._qualities = {k: tuple(quality_value(q) for q in v) for k, v in (qualities or {}).items()}
         for name, qs in self._qualities.items():
             if name not in self.codecs or not qs:
-                raise ValueError(f"qualities given for {name!r}, which is not among the codecs or has none")
+                raise InvalidArgumentError(f"qualities given for {name!r}, which is not among the codecs or has none")
         CHANNEL_METHODS.entry(channel_method)
         if lime_samples < 10:
-            raise ValueError("lime_samples must be at least 10")
+            raise InvalidArgumentError("lime_samples must be at least 10")
         self.channel_method, self.lime_samples = channel_method, int(lime_samples)
         self.cache = CACHE if cache is None else cache
         with eval_mode(self.task), torch.no_grad():
@@ -207,7 +208,7 @@ class ExplorerEngine:
 
     def _check_codec(self, codec: str) -> None:
         if codec not in self.codecs:
-            raise ValueError(f"codec {codec!r} is not offered here; choose one of {', '.join(self.codecs)}")
+            raise InvalidArgumentError(f"codec {codec!r} is not offered here; choose one of {', '.join(self.codecs)}")
 
     def _codec_key(self, codec) -> tuple:
         # the channel scores (bars, orderings) depend on how they were computed
@@ -220,7 +221,7 @@ class ExplorerEngine:
     def rung(self, codec: str, quality: int) -> ExplorerRung:
         """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
         if quality not in self.qualities(codec):
-            raise ValueError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
+            raise InvalidArgumentError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
         c = _codec(codec, quality_value(quality))
         return self.cache.get_or_compute(self.key + ("rung",) + self._codec_key(c), lambda: self._rung(c))
 
@@ -252,7 +253,7 @@ class ExplorerEngine:
 
         r = self.rung(codec, quality)
         if r.scores is None:
-            raise ValueError(f"{codec} is a classical codec: it has no latent channels to order")
+            raise InvalidArgumentError(f"{codec} is a classical codec: it has no latent channels to order")
         return tuple(channel_order(r.scores, ordering).tolist())
 
     def kept(self, codec: str, quality: int, budget: Optional[int] = None, ordering: str = "machine",
@@ -261,16 +262,16 @@ class ExplorerEngine:
         ``toggled`` flipped (sent <-> dropped). None when that is every channel."""
         if not self.is_learned(codec):
             if budget is not None or tuple(toggled):
-                raise ValueError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
+                raise InvalidArgumentError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
             return None
         order = self.order(codec, quality, ordering)
         m = len(order)
         if budget is not None and not 0 <= int(budget) <= m:
-            raise ValueError(f"budget must be in 0..{m}, got {budget}")
+            raise InvalidArgumentError(f"budget must be in 0..{m}, got {budget}")
         keep = set(order if budget is None else order[: int(budget)])
         for ch in toggled:
             if not 0 <= int(ch) < m:
-                raise ValueError(f"channel {ch} is not a latent channel (0..{m - 1})")
+                raise InvalidArgumentError(f"channel {ch} is not a latent channel (0..{m - 1})")
             keep ^= {int(ch)}
         return None if len(keep) == m else tuple(sorted(keep))
 
@@ -286,10 +287,10 @@ class ExplorerEngine:
     def view(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> ExplorerView:
         """The view of a state (cached): see :class:`~hmxai.types.explorer.ExplorerView`."""
         if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+            raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         kept = _norm_kept(kept)
         if kept is not None and not self.is_learned(codec):
-            raise ValueError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
+            raise InvalidArgumentError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
         return self.cache.get_or_compute(self._view_key(codec, quality, kept, method),
                                          lambda: self._view(codec, quality_value(quality), kept, method))
 
@@ -436,7 +437,7 @@ def _keep_mask(kept, m: int) -> Tensor:
     if kept is None:
         return torch.ones(m, dtype=torch.bool)
     if kept and not 0 <= min(kept) <= max(kept) < m:
-        raise ValueError(f"kept channels must be in 0..{m - 1}")
+        raise InvalidArgumentError(f"kept channels must be in 0..{m - 1}")
     keep = torch.zeros(m, dtype=torch.bool)
     keep[list(kept)] = True
     return keep

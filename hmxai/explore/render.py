@@ -11,6 +11,8 @@ from typing import Optional
 
 import numpy as np
 
+from hmxai.errors import InvalidArgumentError
+
 
 @lru_cache(maxsize=8)
 def _lut(name: str) -> np.ndarray:
@@ -37,11 +39,11 @@ def png(array: np.ndarray, level: int = 1) -> bytes:
 
     a = np.asarray(array)
     if a.dtype != np.uint8:
-        raise ValueError(f"png() takes uint8 arrays, got {a.dtype}")
+        raise InvalidArgumentError(f"png() takes uint8 arrays, got {a.dtype}")
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or 0 in a.shape[:2]:
-        raise ValueError(f"png() takes (H, W), (H, W, 3) or (H, W, 4) arrays, got {array.shape}")
+        raise InvalidArgumentError(f"png() takes (H, W), (H, W, 3) or (H, W, 4) arrays, got {array.shape}")
     h, w, c = a.shape
     rows = np.empty((h, 1 + w * c), dtype=np.uint8)
     rows[:, 0] = 0  # filter type 0 (none) on every row
@@ -59,7 +61,7 @@ def png(array: np.ndarray, level: int = 1) -> bytes:
 def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: str = "magma") -> np.ndarray:
     """(H, W) floats -> (H, W, 3) uint8 through ``cmap`` on the fixed range [vmin, vmax] (clipped)."""
     if not vmax > vmin:
-        raise ValueError("vmax must be above vmin")
+        raise InvalidArgumentError("vmax must be above vmin")
     v = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=vmin)
     idx = np.clip((v - vmin) * (255.0 / (vmax - vmin)), 0, 255).astype(np.uint8)
     return np.take(_lut3(cmap), idx, axis=0)

@@ -15,6 +15,7 @@ from typing import Optional
 
 import numpy as np
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.plots import ONE_COLUMN, TWO_COLUMN, paper_style
 
 CLASS_COLORS = {"both": "#7b3294", "machine": "#d7191c", "human": "#2c7bb6", "neither": "#bababa"}
@@ -26,7 +27,7 @@ def plot_channel_scores(scores, budget=None, sort_by: str = "bits", top: Optiona
 
     keys = {"bits": scores.bits, "machine": scores.machine, "human": scores.human}
     if sort_by not in keys:
-        raise ValueError(f"sort_by must be one of {list(keys)}")
+        raise InvalidArgumentError(f"sort_by must be one of {list(keys)}")
     order = np.argsort(-keys[sort_by].numpy(), kind="stable")
     if top is not None:
         order = order[:top]

@@ -13,6 +13,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.plots import WIDTHS, paper_style
 
 
@@ -37,15 +38,15 @@ def plot_explanation_grid(ladder, explanations: Sequence, *, error: bool = True,
     from matplotlib.colors import Normalize, PowerNorm
 
     if scale not in ("shared", "row"):
-        raise ValueError("scale must be 'shared' or 'row'")
+        raise InvalidArgumentError("scale must be 'shared' or 'row'")
     for e in explanations:
         if e.maps.shape[0] != len(ladder):
-            raise ValueError(f"{e.method}: the explanation does not belong to this ladder")
+            raise InvalidArgumentError(f"{e.method}: the explanation does not belong to this ladder")
     rows = len(ladder)
     cols = 1 + len(explanations) + int(error)
     w = WIDTHS.get(width, width) if isinstance(width, str) else float(width)
     if not isinstance(w, (int, float)):
-        raise ValueError(f"width must be a number of inches or one of {sorted(WIDTHS)}")
+        raise InvalidArgumentError(f"width must be a number of inches or one of {sorted(WIDTHS)}")
     cell = w / (cols + 0.9)
     err = (ladder.images - ladder.images[:1]).abs().mean(dim=1)  # (1 + R, H, W)
     err_max = float(err.max()) or 1.0

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.images import check_batch
 from hmxai.types import Prediction
 
@@ -120,7 +121,7 @@ class TaskModel(nn.Module):
     def top_k(self, logits: Tensor, k: int = 5) -> List[Prediction]:
         """Top-k classes and softmax probabilities from logits ``(B, num_classes)`` of this model."""
         if logits.shape[-1] != self.num_classes:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{self.name}: the network gives {logits.shape[-1]} logits "
                 f"but has {self.num_classes} labels"
             )
@@ -168,8 +169,8 @@ def wrap_task(
     """
     if labels is None:
         if num_classes is None:
-            raise ValueError("wrap_task needs labels=... or num_classes=...")
+            raise InvalidArgumentError("wrap_task needs labels=... or num_classes=...")
         labels = [f"class {i}" for i in range(num_classes)]
     if (input_size is None) != (resize is None):
-        raise ValueError("give both input_size and resize, or neither")
+        raise InvalidArgumentError("give both input_size and resize, or neither")
     return TaskModel(module, name, labels, mean, std, input_size, resize, target_layer, "user")

@@ -21,6 +21,7 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import Tensor, nn
 
+from hmxai.errors import InvalidArgumentError, MissingFileError
 from hmxai.train.config import TrainConfig
 from hmxai.train.data import CropSampler
 
@@ -125,7 +126,7 @@ class CodecTrainer:
         current = json.loads(json.dumps(self.config.to_dict()))  # tuples as JSON lists
         same = all(saved.get(k) == v for k, v in current.items() if k not in ignore)
         if not same or state["quality"] != self.quality or int(state["total"]) != self.total:
-            raise ValueError(f"{self.state_path} was written by another config, quality or step count")
+            raise InvalidArgumentError(f"{self.state_path} was written by another config, quality or step count")
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
         self.aux_opt.load_state_dict(state["aux_opt"])
@@ -244,5 +245,5 @@ def train_zoo(config: TrainConfig, data_root: str | Path, out_dir: str | Path,
 def _trained_weights(quality_dir: Path, who: str) -> Dict[str, Tensor]:
     """The model weights of a finished quality folder (``summary.json`` marks it finished)."""
     if not (quality_dir / "summary.json").is_file():
-        raise FileNotFoundError(f"{who}: {quality_dir} has not finished training")
+        raise MissingFileError(f"{who}: {quality_dir} has not finished training")
     return torch.load(quality_dir / "state.pt", map_location="cpu", weights_only=True)["model"]

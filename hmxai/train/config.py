@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from hmxai.errors import InvalidArgumentError
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -62,14 +64,14 @@ class TrainConfig:
 
     def __post_init__(self):
         if len(self.warm_start) != len(self.lambdas):
-            raise ValueError("warm_start needs one entry per lambda")
+            raise InvalidArgumentError("warm_start needs one entry per lambda")
         for q, src in enumerate(self.warm_start, start=1):
             if src is not None and not 1 <= src <= len(self.lambdas) or src == q:
-                raise ValueError(f"quality {q}: warm_start {src} is not another quality")
+                raise InvalidArgumentError(f"quality {q}: warm_start {src} is not another quality")
         if self.init_from is not None and any(src is not None for src in self.warm_start):
-            raise ValueError("init_from starts every quality from a previous run: warm_start must be all null")
+            raise InvalidArgumentError("init_from starts every quality from a previous run: warm_start must be all null")
         if self.stage_steps is not None and len(self.stage_steps) != len(self.lambdas):
-            raise ValueError("stage_steps needs one entry per lambda")
+            raise InvalidArgumentError("stage_steps needs one entry per lambda")
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "TrainConfig":
@@ -78,7 +80,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
         if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+            raise InvalidArgumentError(f"unknown config keys: {sorted(unknown)}")
         for key in ("lambdas", "warm_start", "data", "stage_steps"):
             if raw.get(key) is not None:
                 raw[key] = tuple(raw[key])
@@ -97,7 +99,7 @@ class TrainConfig:
                     done.append(q)
                     progressed = True
             if not progressed:
-                raise ValueError("warm_start has a cycle")
+                raise InvalidArgumentError("warm_start has a cycle")
         return done
 
     def steps_for(self, quality: int) -> int:

@@ -16,6 +16,8 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError, MissingFileError
+
 HOLDOUT_EVERY = 5
 _EXTENSIONS = (".jpg", ".jpeg", ".png")
 
@@ -35,13 +37,13 @@ def training_paths(root: str | Path, folders: Sequence[str]) -> List[Path]:
     for name in folders:
         folder = root / name
         if not folder.is_dir():
-            raise FileNotFoundError(f"training folder {str(folder)!r} does not exist")
+            raise MissingFileError(f"training folder {str(folder)!r} does not exist")
         if "imagenet" in name:
             out += imagenet_split(folder)[0]
         else:
             out += sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTENSIONS)
     if "kodak" in " ".join(str(p).lower() for p in out):
-        raise ValueError("Kodak is for evaluation only; remove it from the training folders")
+        raise InvalidArgumentError("Kodak is for evaluation only; remove it from the training folders")
     return out
 
 
@@ -116,7 +118,7 @@ class CropSampler:
         self.images: List[Tensor] = [im.to(device) for im in images]
         self.device = torch.device(device)
         if not self.images:
-            raise ValueError("no training images")
+            raise InvalidArgumentError("no training images")
 
     def __len__(self) -> int:
         return len(self.images)
@@ -125,7 +127,7 @@ class CropSampler:
         """(batch, 3, crop, crop) float in [0, 1]; images smaller than the crop are skipped."""
         eligible = [im for im in self.images if min(im.shape[-2:]) >= crop]
         if not eligible:
-            raise ValueError(f"no training image is at least {crop} pixels on each side")
+            raise InvalidArgumentError(f"no training image is at least {crop} pixels on each side")
         out = torch.empty(batch, 3, crop, crop, device=eligible[0].device)
         for b in range(batch):
             i = int(torch.randint(len(eligible), (1,), generator=generator))

@@ -8,6 +8,7 @@ from typing import Dict, List
 
 import torch
 
+from hmxai.errors import MissingFileError
 from hmxai.train.codec import build_model
 from hmxai.train.config import TrainConfig
 
@@ -62,7 +63,7 @@ def export_zoo(run_dir: str | Path, out_dir: str | Path, name: str = "hmxai-msh"
     for q in range(1, len(config.lambdas) + 1):
         summary_path = run_dir / f"q{q}" / "summary.json"
         if not summary_path.is_file():
-            raise FileNotFoundError(f"quality {q} has not finished training in {run_dir}")
+            raise MissingFileError(f"quality {q} has not finished training in {run_dir}")
         state = torch.load(run_dir / f"q{q}" / "state.pt", map_location="cpu", weights_only=True)
         model = build_model(config)
         model.load_state_dict(state["model"])

@@ -29,6 +29,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 from torch import Tensor, nn
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.train.vbr_config import VbrConfig
 
 
@@ -153,7 +154,7 @@ class VbrTrainer:
         ignore = ("device", "checkpoint_every", "val_every")
         differs = [k for k, v in self.config.to_dict().items() if k not in ignore and saved.get(k) != v]
         if differs:
-            raise ValueError(f"{self.state_path} was written by another config (differs in {differs})")
+            raise InvalidArgumentError(f"{self.state_path} was written by another config (differs in {differs})")
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["opt"])

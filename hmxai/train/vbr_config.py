@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Optional, Tuple
 
+from hmxai.errors import InvalidArgumentError
+
 #: the codec training split (never Kodak; the ImageNet folder contributes its train part only)
 TRAIN_FOLDERS = (
     "imagenet-samples",
@@ -81,15 +83,15 @@ class VbrConfig:
 
     def __post_init__(self):
         if len(self.stage_steps) != 3 or any(int(s) < 0 for s in self.stage_steps):
-            raise ValueError("stage_steps needs three non-negative step counts (stages 1, 2, 3)")
+            raise InvalidArgumentError("stage_steps needs three non-negative step counts (stages 1, 2, 3)")
         if len(self.lambdas) < 2 or any(b <= a for a, b in zip(self.lambdas, self.lambdas[1:])):
-            raise ValueError("lambdas must be at least two, strictly increasing")
+            raise InvalidArgumentError("lambdas must be at least two, strictly increasing")
         if self.validation in self.data:
-            raise ValueError(f"the validation folder {self.validation!r} is also a training folder")
+            raise InvalidArgumentError(f"the validation folder {self.validation!r} is also a training folder")
         if any("kodak" in d.lower() for d in self.data):
-            raise ValueError("Kodak is for evaluation only; remove it from the training folders")
+            raise InvalidArgumentError("Kodak is for evaluation only; remove it from the training folders")
         if self.fixed_quality is not None and not 1 <= self.fixed_quality <= len(self.lambdas):
-            raise ValueError(f"fixed_quality must lie in 1..{len(self.lambdas)}")
+            raise InvalidArgumentError(f"fixed_quality must lie in 1..{len(self.lambdas)}")
 
     @property
     def total(self) -> int:
@@ -121,7 +123,7 @@ class VbrConfig:
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
         if unknown:
-            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+            raise InvalidArgumentError(f"unknown config keys: {sorted(unknown)}")
         raw = dict(raw)
         for key in ("lambdas", "stage_steps", "data", "val_qualities"):
             if raw.get(key) is not None:

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 
 import torch
 
+from hmxai.errors import InvalidArgumentError, MissingFileError
 from hmxai.train.vbr_config import VbrConfig
 
 _EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -26,7 +27,7 @@ def validation_images(data_root: str | Path, config: VbrConfig) -> List[torch.Te
 
     folder = Path(data_root) / config.validation
     if not folder.is_dir():
-        raise FileNotFoundError(f"validation folder {str(folder)!r} does not exist")
+        raise MissingFileError(f"validation folder {str(folder)!r} does not exist")
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in _EXTENSIONS)[: config.val_images]
     return [load_image(p) for p in paths]
 
@@ -183,7 +184,7 @@ def stage_chain(run_dir: str | Path) -> List[Path]:
             return chain
         here = Path(init).parent
         if here in chain or len(chain) > 20:
-            raise ValueError(f"the init_from chain of {run_dir} loops")
+            raise InvalidArgumentError(f"the init_from chain of {run_dir} loops")
 
 
 def training_record(run_dirs, notes=()) -> Dict:

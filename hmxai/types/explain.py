@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from hmxai.errors import UnknownNameError
+
 
 def _json_floats(values) -> Optional[list]:
     import math
@@ -195,7 +197,7 @@ class BudgetCurves:
         for c in self.curves:
             if c.ordering == ordering:
                 return c
-        raise KeyError(ordering)
+        raise UnknownNameError(f"no curve for ordering {ordering!r}; known: {[c.ordering for c in self.curves]}")
 
     def to_dict(self) -> dict:
         from dataclasses import asdict

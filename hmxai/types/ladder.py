@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from hmxai.errors import InvalidArgumentError
 from hmxai.types.pipeline import Prediction
 from hmxai.types.rung import Rung
 
@@ -99,7 +100,7 @@ class PixelExplanation:
     def top_superpixels(self, row: int = 0, k: int = 5) -> Tuple[int, ...]:
         """LIME: the ``k`` superpixels with the largest positive weight on ``row``."""
         if self.weights is None:
-            raise ValueError(f"{self.method} has no superpixels")
+            raise InvalidArgumentError(f"{self.method} has no superpixels")
         return tuple(torch.argsort(self.weights[row], descending=True, stable=True)[:k].tolist())
 
 

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from hmxai.errors import InvalidArgumentError
+
 NOTEBOOK = Path(__file__).with_name("app.ipynb")
 
 #: environment variables the app notebook reads, and the ``hmxai app`` options that set them
@@ -47,7 +49,7 @@ def app_environment(settings: Dict[str, object], base=os.environ) -> Dict[str, s
     env = {k: v for k, v in base.items() if not k.startswith("HMXAI_APP_")}
     for key, value in settings.items():
         if key not in SETTINGS:
-            raise ValueError(f"unknown app setting {key!r}; known: {', '.join(SETTINGS)}")
+            raise InvalidArgumentError(f"unknown app setting {key!r}; known: {', '.join(SETTINGS)}")
         if value is not None:
             env[f"HMXAI_APP_{key.upper()}"] = str(value)
     return env

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hmxai.errors import MissingFileError
+
 _PACKAGE = Path(__file__).resolve().parents[1]
 
 
@@ -14,5 +16,5 @@ def asset(name: str) -> Path:
         path = folder / name
         if path.is_file():
             return path
-    raise FileNotFoundError(f"hmxai's front-end file {name!r} is missing (looked in {_PACKAGE / '_widgets'} and "
+    raise MissingFileError(f"hmxai's front-end file {name!r} is missing (looked in {_PACKAGE / '_widgets'} and "
                             f"{_PACKAGE.parent / 'widgets'}); reinstall hmxai")

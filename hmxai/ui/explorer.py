@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from hmxai.errors import InvalidArgumentError, InvalidTypeError
 from hmxai.explore.engine import METHODS, ExplorerEngine, quality_value
 from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
 
@@ -98,21 +99,21 @@ class RateExplorer:
 
             image = sample_image("chelsea")
         if method not in METHODS:
-            raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+            raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if ordering not in ORDERINGS:
-            raise ValueError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
+            raise InvalidArgumentError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
         self._image = image
         self._engine_kwargs = dict(codecs=codecs, qualities=qualities, lime_samples=lime_samples,
                                    channel_method=channel_method)
         self.engine = ExplorerEngine(image, task, **self._engine_kwargs)
         codec = codec or self.engine.codecs[0]
         if codec not in self.engine.codecs:
-            raise ValueError(f"codec {codec!r} is not offered; choose one of {', '.join(self.engine.codecs)}")
+            raise InvalidArgumentError(f"codec {codec!r} is not offered; choose one of {', '.join(self.engine.codecs)}")
         ladder = self.engine.qualities(codec)
         if quality is None:
             quality = ladder[len(ladder) // 2]
         if quality not in ladder:
-            raise ValueError(f"{codec} quality {quality} is not on its ladder {list(ladder)}")
+            raise InvalidArgumentError(f"{codec} quality {quality} is not on its ladder {list(ladder)}")
         self.export_dir = Path(export_dir)
         self.background = background
         self.toggled: set = set()
@@ -327,9 +328,9 @@ class RateExplorer:
         """Flip one latent channel between sent and dropped (what a click on its bar does)."""
         m = self.engine.num_channels(self.codec.value)
         if not m:
-            raise ValueError(f"{self.codec.value} is a classical codec: it has no latent channels")
+            raise InvalidArgumentError(f"{self.codec.value} is a classical codec: it has no latent channels")
         if not 0 <= channel < m:
-            raise ValueError(f"channel {channel} is not a latent channel (0..{m - 1})")
+            raise InvalidArgumentError(f"channel {channel} is not a latent channel (0..{m - 1})")
         self.toggled ^= {channel}
         self._request()
 
@@ -373,7 +374,7 @@ class RateExplorer:
                     "ordering": self.ordering, "task": self.task}
         unknown = set(values) - set(controls)
         if unknown:
-            raise TypeError(f"unknown control(s) {sorted(unknown)}; known: {sorted(controls)}")
+            raise InvalidTypeError(f"unknown control(s) {sorted(unknown)}; known: {sorted(controls)}")
         for key in ("task", "codec", "ordering", "method", "quality", "budget"):
             if key in values:
                 controls[key].value = values[key]
