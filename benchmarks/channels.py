@@ -87,7 +87,7 @@ def stock(codec, task, x, target):
 
 def speed(codec, task, images, repeats):
     from hmxai.explain.channels import channel_scores
-    from hmxai.explain.objective import spearman
+    from hmxai.explain.common import spearman
 
     rows = []
     for x in images:
@@ -120,7 +120,7 @@ def agreement(codec, task, images, ig_images):
 
     from hmxai.explain.budget import bit_budget, machine_human_split
     from hmxai.explain.channels import channel_scores
-    from hmxai.explain.objective import spearman
+    from hmxai.explain.common import spearman
 
     methods = {"input-x-gradient": {}, "integrated-gradients": {"steps": 16}}
     rho = {m: {"machine": [], "human": [], "seconds": []} for m in methods}
@@ -128,9 +128,9 @@ def agreement(codec, task, images, ig_images):
     for i, x in enumerate(tqdm(images, desc="agreement")):
         ref = channel_scores(x, codec, task, method="ablation")
         sp = machine_human_split(ref)
-        split.append(sp["spearman"])
-        overlap.append(sp["top_overlap"])
-        for k, v in bit_budget(ref).fractions:
+        split.append(sp.spearman)
+        overlap.append(sp.top_overlap)
+        for k, v in bit_budget(ref).fractions.items():
             budget[k].append(v)
         for m, p in methods.items():
             if m == "integrated-gradients" and i >= ig_images:

@@ -297,34 +297,8 @@ def cmd_figures(args) -> Dict[str, Any]:
 
 # ---------------------------------------------------------------------- output
 def format_result(r) -> str:
-    """The human-readable table of one pipeline result."""
-    h, w = r.image_size
-    est = "n/a (classical codec: no entropy model)" if r.estimated_bpp is None else f"{r.estimated_bpp:.4f}"
-    lines = [
-        f"image        {r.image_name} ({w}x{h})",
-        f"codec        {r.codec}  quality {r.quality}"
-        + (f"  weights {r.codec_weights}" if r.codec_weights else ""),
-        f"task         {r.task}  weights {r.task_weights}",
-        f"bpp measured {r.measured_bpp:.4f}  (payload bytes; hmxai file {r.file_bytes} B)",
-        f"bpp estimate {est}",
-        f"PSNR         {r.psnr:.2f} dB",
-        f"MS-SSIM      {r.ms_ssim:.4f}",
-        f"encode       {1000 * r.encode_seconds:.0f} ms   decode {1000 * r.decode_seconds:.0f} ms",
-        f"{'rank':<5}{'original':<34}{'decoded':<34}",
-    ]
-    for i in range(len(r.original.labels)):
-        a = f"{r.original.labels[i][:24]} {r.original.probabilities[i]:.3f}"
-        b = f"{r.decoded.labels[i][:24]} {r.decoded.probabilities[i]:.3f}"
-        lines.append(f"{i + 1:<5}{a:<34}{b:<34}")
-    lines.append(f"top-1 agrees {'yes' if r.top1_agreement else 'NO'}")
-    if r.codec_weights and r.codec_weights.startswith("random-init"):
-        lines.append("note         untrained codec weights: these numbers show the machinery, not the codec")
-    if r.label is not None:
-        lines.append(
-            f"label {r.label}: original {'correct' if r.correct_original else 'wrong'}, "
-            f"decoded {'correct' if r.correct_decoded else 'wrong'}"
-        )
-    return "\n".join(lines)
+    """The human-readable table of one pipeline result (:meth:`PipelineResult.table`)."""
+    return r.table()
 
 
 def _print_human(command: str, out: Dict[str, Any]) -> None:

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
                                 **params)
         budget = bit_budget(scores, args.machine_coverage, args.human_coverage)
         item: Dict[str, Any] = {"image": name, "scores": scores.to_dict(), "budget": budget.to_dict(),
-                                "split": machine_human_split(scores)}
+                                "split": machine_human_split(scores).to_dict()}
         suffix = "" if len(images) == 1 else f"_{index}"
         figures[f"channels{suffix}"] = ("plot_channel_scores", (scores, budget))
         figures[f"bit_budget{suffix}"] = ("plot_bit_budget", (budget,))
@@ -67,8 +67,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
             from hmxai.explain.spatial import where_bits_go
 
             maps = where_bits_go(x, codec, task, target=scores.target)
-            item["spatial"] = {"bits_vs_machine_spearman": maps.agreement,
-                               "bits_vs_error_spearman": maps.error_agreement}
+            item["spatial"] = {k: v for k, v in maps.to_dict().items() if k not in ("bits_y", "bits_z")}
             figures[f"spatial{suffix}"] = ("plot_spatial", (maps,))
         if args.faithfulness:
             from hmxai.explain.faithfulness import deletion_insertion
@@ -112,7 +111,7 @@ def _write_figures(folder: Path, figures) -> list:
 def format_text(out: Dict[str, Any]) -> str:
     lines = []
     for name, s, b, item in out["_items"]:
-        base = dict(s.base)
+        base = s.base.to_dict()
         order_m = s.machine.argsort(descending=True)[:5].tolist()
         order_h = s.human.argsort(descending=True)[:5].tolist()
         lines += [
@@ -124,7 +123,7 @@ def format_text(out: Dict[str, Any]) -> str:
             "top machine    " + ", ".join(f"{c} ({s.machine[c]:+.3f} logit, {s.bits[c]:.0f} b)" for c in order_m),
             "top human      " + ", ".join(f"{c} ({s.human_psnr[c]:+.3f} dB, {s.bits[c]:.0f} b)" for c in order_h),
             f"machine~human  Spearman {item['split']['spearman']:.3f}; top-20 % overlap {item['split']['top_overlap']:.2f}",
-            "bit budget     " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in b.fractions)
+            "bit budget     " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in b.fractions.items())
             + f"   (side bits {b.side_bits:.0f})",
         ]
         if "spatial" in item:

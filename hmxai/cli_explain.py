@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     out: Dict[str, Any] = {
         "image": "chelsea (224x224 crop)" if args.image is None else args.image,
         "task": task.name, "target": explanations[0].target, "target_label": explanations[0].target_label,
-        "ladder": ladder.rows(), "methods": {}, "_ladder": ladder, "_explanations": explanations,
+        "ladder": ladder.to_dict()["rows"], "methods": {}, "_ladder": ladder, "_explanations": explanations,
     }
     for e in explanations:
         item: Dict[str, Any] = {"seconds": e.seconds, "params": dict(e.params),
@@ -130,7 +130,7 @@ def format_text(out: Dict[str, Any]) -> str:
     for name in out["methods"]:
         head += f"{name + ' rho':>16}{'IoU':>6}"
     lines.append(head)
-    for r, row in enumerate(ladder.rows()):
+    for r, row in enumerate(ladder.to_dict()["rows"]):
         bpp = "" if row["measured_bpp"] is None else f"{row['measured_bpp']:.3f}"
         psnr = "" if row["psnr"] is None else f"{row['psnr']:.2f}"
         text = f"{ladder.row_label(r):<22}{bpp:>7}{psnr:>8}  {row['top1_label'][:17]:<17} {row['top1_probability']:.2f}  "

@@ -18,7 +18,10 @@ def _positive(text: str) -> int:
 
 def add_parser(sub) -> None:
     from hmxai.explain.budget import ORDERINGS
-    from hmxai.explore.engine import METHODS
+    from hmxai.explain.pixels import ALIASES
+    from hmxai.explore.engine import methods
+
+    choices = list(methods()) + sorted(ALIASES)  # command-line spellings too (gradcam, hirescam)
 
     p = sub.add_parser("explore", help="one explorer view: bits, decoded, top-5, explanation at a rate and channel budget")
     p.add_argument("image", nargs="?", default=None, help="image file; default the embedded sample 'chelsea'")
@@ -28,7 +31,7 @@ def add_parser(sub) -> None:
     p.add_argument("--ordering", default="bits", choices=ORDERINGS,
                    help="channel order of --budget (default bits: costliest first, as in the explorer)")
     p.add_argument("--toggle", type=int, action="append", default=[], help="flip one channel (repeatable)")
-    p.add_argument("--method", default="grad-cam", choices=METHODS, help="explanation map")
+    p.add_argument("--method", default="grad-cam", choices=choices, help="explanation map")
     p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
     p.add_argument("--max-side", type=_positive, default=None, help="resize the image so its longer side fits")
     p.add_argument("--export", default=None, help="folder: write the view as PNG + PDF figure and JSON numbers")
@@ -38,7 +41,7 @@ def add_parser(sub) -> None:
     p.add_argument("image", nargs="?", default=None, help="image file or sample name (default 'chelsea')")
     p.add_argument("--codec", default=None, help="codec shown first (default hmxai-msh)")
     p.add_argument("--quality", type=quality_arg, default=None)
-    p.add_argument("--method", default=None, choices=METHODS)
+    p.add_argument("--method", default=None, choices=choices)
     p.add_argument("--max-side", type=_positive, default=384, help="longer image side in the app (default 384)")
     p.add_argument("--port", type=int, default=8866)
     p.add_argument("--ip", default="127.0.0.1", help="address to serve on (default: this machine only)")

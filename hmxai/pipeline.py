@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from typing import Iterable, List, Optional, Tuple, Union
 
-import torch
 from hmxai.codecs.base import Codec
 from hmxai.errors import InvalidArgumentError
 from hmxai.images import ImageLike, load_image

@@ -22,15 +22,8 @@ from typing import Dict, List, Optional, Tuple  # noqa: F401
 
 from hmxai.errors import InvalidArgumentError
 
-LADDER: Dict[str, Tuple[int, ...]] = {
-    "hmxai-msh": (1, 2, 3, 4, 5),
-    "jpeg": (10, 25, 50, 80),
-    "webp": (10, 25, 50, 80),
-    "jpeg2000": (26, 30, 34, 38),
-    "avif": (20, 40, 60, 80),
-    "heif": (20, 40, 60, 80),
-}
-QUICK_LADDER: Dict[str, Tuple[int, ...]] = {"hmxai-msh": (1, 4), "jpeg": (20, 60)}
+from hmxai.ladders import DEMO_LADDER as LADDER  # noqa: E402  (one table, in hmxai.ladders)
+from hmxai.ladders import QUICK_LADDER  # noqa: E402
 FIGURES = (("psnr", "rd_psnr"), ("ms_ssim", "rd_ms_ssim"), ("top1_agreement", "rd_agreement"))
 
 

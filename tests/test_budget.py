@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -36,8 +37,8 @@ def test_bit_budget_rule_by_hand(scores):
     s = _fake(scores, machine=[8, 1, 1, 0, -5], human=[0, 5, 4, 1, 0], bits=[10, 20, 30, 40, 50])
     b = bit_budget(s, machine_coverage=0.8, human_coverage=0.8)
     assert b.classes == ("machine", "human", "human", "neither", "neither")
-    assert dict(b.bits) == {"both": 0.0, "machine": 10.0, "human": 50.0, "neither": 90.0}
-    assert sum(v for _, v in b.fractions) == pytest.approx(1.0)
+    assert b.bits.to_dict() == {"both": 0.0, "machine": 10.0, "human": 50.0, "neither": 90.0}
+    assert sum(v for _, v in b.fractions.items()) == pytest.approx(1.0)
     b2 = bit_budget(s, machine_coverage=1.0, human_coverage=0.5)
     assert b2.classes == ("machine", "both", "machine", "neither", "neither")
     with pytest.raises(ValueError, match="coverage"):
@@ -55,7 +56,8 @@ def test_orderings_and_split(scores):
     assert channel_order(dead, "random", seed=1).tolist()[-1] == 1  # dead channels go last
     assert sorted(channel_order(s, "random").tolist()) == [0, 1, 2, 3]
     split = machine_human_split(s, fraction=0.5)
-    assert split["top_n"] == 2 and split["top_overlap"] == 0.5  # {1,2} vs {0,2}
+    assert split.top_n == 2 and split.top_overlap == 0.5  # {1,2} vs {0,2}
+    assert split.live_channels == 4 and split.to_dict()["top_overlap"] == 0.5
 
 
 def test_budget_curves_end_points(zoo, small, lite0, scores):
@@ -74,7 +76,7 @@ def test_budget_curves_end_points(zoo, small, lite0, scores):
     order = torch.argsort(scores.bits, descending=True)
     for k, rate in zip(bits_curve.ks, bits_curve.estimated_bpp):  # rate of exactly the k costliest channels
         assert rate == pytest.approx((float(scores.bits[order[:k]].sum()) + scores.side_bits) / scores.num_pixels)
-    assert dict(dict(curves.bd)["random"])["bd_psnr_db"] == pytest.approx(0.0, abs=1e-9)
+    assert curves.bd_of("random").bd_psnr_db == pytest.approx(0.0, abs=1e-9)
     json.dumps(curves.to_dict())
 
 
@@ -108,9 +110,21 @@ def test_spatial_maps(zoo, small, lite0):
 
 
 def test_method_agreement_reports_per_image(zoo, small, lite0):
-    out = method_agreement([small], zoo, lite0, methods=("input-x-gradient",), progress=False)
-    assert len(out["input-x-gradient"]["machine"]) == 1 and -1 <= out["input-x-gradient"]["median_machine"] <= 1
-    assert len(out["ablation"]["seconds"]) == 1
+    """Per image, the Spearman of the fast method's scores with ablation's over the live channels,
+    computed here by hand from the two methods' own scores."""
+    from hmxai.explain.channels import channel_scores
+    from hmxai.explain.common import spearman
+
+    out = method_agreement([small, small.flip(-1)], zoo, lite0, methods=("input-x-gradient",), progress=False)
+    row = out["input-x-gradient"]
+    for i, x in enumerate((small, small.flip(-1))):
+        ref = channel_scores(x, zoo, lite0, method="ablation")
+        fast = channel_scores(x, zoo, lite0, method="input-x-gradient")
+        assert row.machine[i] == pytest.approx(spearman(ref.machine[ref.live], fast.machine[ref.live]), abs=1e-9)
+        assert row.human[i] == pytest.approx(spearman(ref.human[ref.live], fast.human[ref.live]), abs=1e-9)
+    assert row.median_machine == pytest.approx(float(np.median(row.machine)))
+    assert len(out.reference_seconds) == 2 and out.reference == "ablation"
+    assert json.loads(json.dumps(out.to_dict()))["rows"][0]["method"] == "input-x-gradient"
 
 
 def test_plots_return_figures(zoo, small, lite0, scores):

@@ -173,7 +173,7 @@ def test_unknown_method_and_parameters_are_clear(analytic):
     codec, task, x, _ = analytic
     with pytest.raises(Exception, match="did you mean ablation"):
         channel_scores(x, codec, task, method="ablaton")
-    with pytest.raises(ValueError, match="takes no parameter"):
+    with pytest.raises(TypeError, match=r"takes no parameter\(s\) \['steps'\] \(it takes: batch\)"):
         channel_scores(x, codec, task, method="ablation", steps=3)
     with pytest.raises(ValueError, match="ablation must be"):
         channel_scores(x, codec, task, ablation="median")
@@ -293,3 +293,47 @@ def test_error_in_the_middle_restores_modes(analytic, method):
         assert _hooks(task, codec.model) == 0
     finally:
         codec.model.eval()
+
+
+def test_every_channel_method_reports_unknown_parameters_from_its_signature(analytic):
+    """One signature for every method: (objective, y_live, base_live, channels, *, params); the keyword-only
+    parameters are exactly what channel_scores accepts for it."""
+    import inspect
+
+    from hmxai.explain.channels import CHANNEL_METHODS, method_parameters
+
+    codec, task, x, _ = analytic
+    expected = {"ablation": ("batch",), "shapley": ("samples", "batch", "seed"), "integrated-gradients": ("steps", "batch"),
+                "input-x-gradient": ("quadratic", "projections", "seed")}
+    assert set(expected) == set(CHANNEL_METHODS.names())
+    for name, params in expected.items():
+        fn = CHANNEL_METHODS.entry(name).factory
+        assert list(inspect.signature(fn).parameters)[:4] == ["objective", "y_live", "base_live", "channels"]
+        assert method_parameters(name) == params
+        with pytest.raises(TypeError, match=f"it takes: {', '.join(params)}"):
+            channel_scores(x, codec, task, method=name, bogus=1)
+
+
+def test_scores_from_a_rung_equal_a_fresh_analysis(small, lite0):
+    """Given the rung (or its latent), channel_scores analyzes nothing again and gives the same scores;
+    a rung of another quality is refused."""
+    import hmxai
+    from hmxai.codecs import create_codec
+
+    codec = create_codec("hmxai-msh", quality=2)
+    rung = hmxai.decode(small, codec)
+    calls = []
+    original = codec.analyze
+    codec.analyze = lambda x: calls.append(1) or original(x)
+    try:
+        given = channel_scores(small, codec, lite0, method="input-x-gradient", latent=rung)
+        assert not calls  # nothing analyzed again
+        fresh = channel_scores(small, codec, lite0, method="input-x-gradient")
+        assert calls == [1]
+    finally:
+        del codec.analyze
+    assert torch.equal(given.machine, fresh.machine) and torch.equal(given.human, fresh.human)
+    assert torch.equal(given.bits, fresh.bits)
+    other = hmxai.decode(small, "hmxai-msh", quality=3)
+    with pytest.raises(ValueError, match="rung is hmxai-msh q3"):
+        channel_scores(small, codec, lite0, method="input-x-gradient", latent=other)

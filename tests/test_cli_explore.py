@@ -25,7 +25,7 @@ def test_explore_json_matches_the_python_api(tmp_path):
     engine = ExplorerEngine(fit(sample_image("chelsea"), 96), codecs=["hmxai-msh"], cache=ByteLRU())
     kept = engine.kept("hmxai-msh", 2, 12, "bits", [5])
     view = engine.view("hmxai-msh", 2, kept, "hires-cam")
-    for key, value in view.numbers().items():
+    for key, value in view.to_dict().items():
         assert out[key] == value, key
     assert out["ladder"] == [1, 2, 3, 4, 5] and out["notes"]["measured_bpp"]
     assert sorted(p.rsplit(".", 1)[1] for p in out["exported"]) == ["json", "pdf", "png"]

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hmxai.explore.cache import ByteLRU
-from hmxai.explore.engine import METHODS, ExplorerEngine, _bit_cells, _cells_to_pixels
+from hmxai.explore.engine import ExplorerEngine, _bit_cells, _cells_to_pixels, methods
 from hmxai.explore.render import _lut, colorize, overlay, png
 
 CODEC = "hmxai-msh"
@@ -159,10 +159,14 @@ def test_explanation_and_predictions_match_direct_calls(engine, task):
         assert view.overlay_png[:8] == b"\x89PNG\r\n\x1a\n"
         bare = engine.view(CODEC, 2, None, "none")
         assert bare.overlay_png is None and bare.explanation is None and bare.decoded_png == view.decoded_png
-        assert bare.numbers() == {**view.numbers(), "method": "none"}
+        assert bare.to_dict() == {**view.to_dict(), "method": "none"}
     with pytest.raises(ValueError, match="method"):
         engine.view(CODEC, 2, None, "saliency")
-    assert set(METHODS) == {"grad-cam", "hires-cam", "lime", "none"}
+    from hmxai.explain.pixels import PIXEL_METHODS
+
+    assert set(methods()) == set(PIXEL_METHODS.names()) | {"none"} == {"grad-cam", "hires-cam", "lime", "none"}
+    alias = engine.view(CODEC, 2, None, "gradcam")  # the command line's spelling, as explain_pixels takes it
+    assert alias.method == "grad-cam" and alias is engine.view(CODEC, 2, None, "grad-cam")
 
 
 def test_lime_view_on_demand(image, task):
@@ -297,3 +301,13 @@ def test_variable_rate_codec_slides_over_its_continuous_quality(image, task):
     assert engine.view("hmxai-vbr", 2.75, kept).measured_bpp == encoded.measured_bpp
     with pytest.raises(ValueError, match="not on the ladder"):
         engine.view("hmxai-vbr", 2.8)
+
+
+def test_codec_objects_belong_to_the_engine(image, task):
+    """Each engine makes its own codec objects, once; a variable-rate codec's qualities share one model."""
+    a = ExplorerEngine(image, task, codecs=["hmxai-vbr", "jpeg"], cache=ByteLRU())
+    b = ExplorerEngine(image, task, codecs=["hmxai-vbr", "jpeg"], cache=ByteLRU())
+    assert a._codec("jpeg", 10) is a._codec("jpeg", 10) and a._codec("jpeg", 10) is not b._codec("jpeg", 10)
+    q2, q3 = a._codec("hmxai-vbr", 2.5), a._codec("hmxai-vbr", 3)
+    assert q2.model is q3.model and (q2.quality, q3.quality) == (2.5, 3)
+    assert q2.compress(image).payload == __import__("hmxai").create_codec("hmxai-vbr", quality=2.5).compress(image).payload

@@ -100,7 +100,7 @@ def test_export_writes_figure_and_numbers(image, task, tmp_path):
         paths = e.export()
         assert sorted(p.rsplit(".", 1)[1] for p in paths) == ["json", "pdf", "png"]
         numbers = json.loads(open(next(p for p in paths if p.endswith(".json"))).read())
-        view = e.view.numbers()
+        view = e.view.to_dict()
         for key in ("measured_bpp", "estimated_bpp", "psnr", "ms_ssim", "channels_kept", "top5_decoded"):
             assert numbers[key] == view[key]
         assert Image.open(next(p for p in paths if p.endswith(".png"))).size[0] > 500
@@ -187,9 +187,9 @@ def test_worker_debounces_to_the_newest_request_and_exits_when_idle():
 
     ran, errors = [], []
     w = Worker(debounce=0.2, on_error=errors.append, linger=0)
-    gate = threading.Event()
-    w.latest(lambda: gate.wait(5) and ran.append("first"))  # a single step runs at once
-    time.sleep(0.05)
+    gate, started = threading.Event(), threading.Event()
+    w.latest(lambda: started.set() or (gate.wait(5) and ran.append("first")))  # a single step runs at once
+    assert started.wait(5)  # the first step is running (no sleep: a loaded CPU cannot make this flaky)
     for i in range(10):  # a drag while the first runs: only the newest survives
         w.latest(lambda i=i: ran.append(i))
     w.later(lambda: ran.append("job"))

@@ -26,7 +26,7 @@ def test_lite0_copy_is_exact_and_folded(lite0):
 
 
 def test_folding_a_conv_bn_stack_by_hand():
-    net = quadrant_task(batch_norm=True).net[1:]  # conv, BN, ReLU, pool, linear (the quadrant mask is untraceable)
+    net = quadrant_task(batch_norm=True).net[1:].eval()  # conv, BN, ReLU, pool, linear (the quadrant mask is untraceable)
     folded = fold_network(copy.deepcopy(net).eval())
     assert count(folded, nn.BatchNorm2d) == 0 and count(net, nn.BatchNorm2d) == 1
     x = torch.rand(3, 3, 16, 16)

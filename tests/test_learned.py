@@ -118,3 +118,21 @@ def test_payload_length_mismatch_refused(codecs, small):
     bad = replace(enc, params={**enc.params, "shape": [9, 9]})
     with pytest.raises(BitstreamError, match="latent shape"):
         codecs["mbt2018-mean"].decompress(bad)
+
+
+def test_weights_id_follows_in_place_changes(small):
+    """Fine-tuning a codec's model in place never leaves a stale id: streams record the weights they need."""
+    codec = create_codec("bmshj2018-factorized", quality=1)
+    first = codec.weights_id
+    assert codec.weights_id == first  # unchanged weights: the same id (cached)
+    enc = codec.compress(small)
+    saved = codec.model.g_s[0].weight.detach().clone()
+    with torch.no_grad():
+        codec.model.g_s[0].weight.mul_(1.01)
+    assert codec.weights_id != first
+    with pytest.raises(BitstreamError, match="other weights"):
+        codec.decompress(enc)
+    with torch.no_grad():
+        codec.model.g_s[0].weight.copy_(saved)
+    assert codec.weights_id == first  # the same values again: recomputed, equal
+    codec.decompress(enc)

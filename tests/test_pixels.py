@@ -92,7 +92,7 @@ def test_real_ladder_two_codecs(small, lite0):
     assert ladder.codecs == ("jpeg", "jpeg", "hmxai-msh") and ladder.qualities == (10, 80, 1)
     assert ladder.measured_bpp[0] < ladder.measured_bpp[1] and ladder.psnr[0] < ladder.psnr[1]
     assert torch.equal(ladder.images[0:1], small)
-    assert [r["row"] for r in ladder.rows()] == [0, 1, 2, 3]
+    assert [r["row"] for r in ladder.to_dict()["rows"]] == [0, 1, 2, 3]
     cam, lime = explain_ladder(ladder, ["gradcam", "lime"], lite0, num_samples=24, seed=1, progress=False)
     assert cam.method == "grad-cam" and lime.method == "lime" and dict(lime.params)["seed"] == 1
     assert default_qualities("hmxai-msh") == (1, 2, 3, 4, 5) and len(default_qualities("webp")) == 5

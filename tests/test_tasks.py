@@ -15,8 +15,11 @@ def test_lite0_loads_offline_and_sees_a_cat(lite0, chelsea):
     assert "package" in lite0.weights
     p = lite0.predict(chelsea, k=5)[0]
     assert p.top1 in CAT_CLASSES, p
-    assert len(p.labels) == 5 and abs(sum(p.probabilities)) <= 1.0
-    assert list(p.probabilities) == sorted(p.probabilities, reverse=True)
+    assert len(p.labels) == 5 and list(p.probabilities) == sorted(p.probabilities, reverse=True)
+    probs = torch.softmax(lite0(chelsea).double(), -1)[0]  # the top-5 are the softmax's five largest, exactly
+    top = probs.topk(5)
+    assert list(p.indices) == top.indices.tolist() and list(p.probabilities) == top.values.tolist()
+    assert list(p.labels) == [lite0.labels[i] for i in p.indices]
 
 
 @pytest.mark.data
@@ -62,10 +65,33 @@ def test_wrap_user_module(small):
     assert task.target_layer is net[0]
     logits = task(small)
     assert torch.allclose(logits, net((small - 0.5) / 0.25))
-    assert task.predict(small, k=2)[0].labels[0] in "abc"
+    expected = ["a", "b", "c"][int(net((small - 0.5) / 0.25).argmax())]
+    assert task.predict(small, k=2)[0].labels[0] == expected
     with pytest.raises(ValueError, match="labels"):
         wrap_task(net)
     with pytest.raises(ValueError, match="logits"):
         wrap_task(net, num_classes=5).predict(small)
     with pytest.raises(AttributeError):
         wrap_task(net, num_classes=3, target_layer="nope")
+
+
+def test_wrapping_never_changes_the_users_network_modes(small):
+    """Constructors store, calls compute: the user's network keeps its train/eval modes; a call
+    runs it in eval mode (batch norm on running statistics) and restores every module's mode."""
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Dropout(0.5), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 3))
+    net[1].eval()  # a mixed state the user chose
+    modes = [m.training for m in net.modules()]
+    task = wrap_task(net, ["a", "b", "c"])
+    assert [m.training for m in net.modules()] == modes
+    batch = torch.cat([small, small.flip(-1)])
+    logits = task(batch)
+    assert [m.training for m in net.modules()] == modes  # restored after the call
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(logits, net(task.preprocess(batch)))  # the call ran in eval mode
+    net.train()
+    task.predict(small)
+    assert all(m.training for m in net.modules())
+    task.train()  # the wrapper in training mode: calls leave the modes alone
+    assert task(batch).requires_grad and all(m.training for m in net.modules())

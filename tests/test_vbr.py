@@ -6,10 +6,9 @@ from dataclasses import replace
 import pytest
 import torch
 
-import hmxai
 from hmxai.codecs import codec_for, create_codec
 from hmxai.codecs.container import dump, load
-from hmxai.codecs.vbr_model import QualityScale, RateLadderError, VariableRateMSH
+from hmxai.codecs.vbr_model import QualityScale, VariableRateMSH
 from hmxai.errors import BitstreamError
 from hmxai.train.vbr import VbrTrainer, _ste_quantize, rd_loss, set_ste_rate
 from hmxai.train.vbr_config import VbrConfig

@@ -40,6 +40,7 @@ def test_result_types_use_the_one_vocabulary():
     assert len(types) >= 10  # the scan found the result types
     names = {f.name for t in types for f in dataclasses.fields(t)}
     assert "measured_bpp" in names and "estimated_bpp" in names
+    assert [t.__name__ for t in types if "to_dict" not in vars(t)] == []  # one serializer each
     bad = sorted(n for n in names if OTHER.search(n))
     assert not bad, bad
     for t in types:  # properties too

@@ -91,15 +91,20 @@ class LearnedCodec(Codec):
 
     @property
     def weights_id(self) -> str:
-        """Short SHA-256 of the parameters: files record it so decoding checks the weights."""
-        if getattr(self, "_weights_id", None) is None:
+        """Short SHA-256 of the current parameters: files record it so decoding checks the weights.
+
+        Recomputed whenever a tensor changed since the last call (each tensor's in-place version
+        counter and storage are checked), so fine-tuning the model in place never leaves a stale id.
+        """
+        tensors = sorted((k, v) for k, v in self.model.state_dict(keep_vars=True).items()
+                         if not k.endswith(("_quantized_cdf", "_offset", "_cdf_length")))  # derived by update()
+        stamp = tuple((k, v.data_ptr(), v._version) for k, v in tensors)
+        if getattr(self, "_weights_stamp", None) != stamp:
             digest = hashlib.sha256()
-            for key, value in sorted(self.model.state_dict().items()):
-                if key.endswith(("_quantized_cdf", "_offset", "_cdf_length")):
-                    continue  # derived tables, rebuilt by update()
+            for key, value in tensors:
                 digest.update(key.encode())
                 digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-            self._weights_id = digest.hexdigest()[:16]
+            self._weights_id, self._weights_stamp = digest.hexdigest()[:16], stamp
         return self._weights_id
 
     # ------------------------------------------------------------------ analysis

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from hmxai.codecs.learned import LearnedCodec
-from hmxai.codecs.vbr_model import QualityScale, RateLadderError, VariableRateMSH
+from hmxai.codecs.vbr_model import QualityScale, VariableRateMSH
 from hmxai.errors import BitstreamError, InvalidArgumentError
 from hmxai.images import check_batch, crop_to, pad_to_multiple
 from hmxai.types import EncodedImage, LatentResult

@@ -15,14 +15,25 @@ for autoregressive models, whose context would change) against the machine's and
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from hmxai.errors import InvalidArgumentError
-from hmxai.types import BUDGET_CLASSES, BitBudget, BudgetCurve, BudgetCurves, ChannelScores
+from hmxai.explain.objective import OUTPUTS
+from hmxai.registry import Registry
+from hmxai.types import (
+    BUDGET_CLASSES,
+    BitBudget,
+    BudgetCurve,
+    BudgetCurves,
+    BudgetShares,
+    ChannelScores,
+    MachineHumanSplit,
+    OrderingBD,
+)
 
 ORDERINGS = ("machine", "machine-per-bit", "human", "human-per-bit", "bits", "random")
 
@@ -52,35 +63,51 @@ def bit_budget(scores: ChannelScores, machine_coverage: float = 0.8, human_cover
     bits = {k: 0.0 for k in BUDGET_CLASSES}
     for c, b in zip(classes, scores.bits.tolist()):
         bits[c] += b
-    return BitBudget(classes, tuple(bits.items()), scores.side_bits, machine_coverage, human_coverage)
+    return BitBudget(classes, BudgetShares(**bits), scores.side_bits, machine_coverage, human_coverage)
+
+
+def _by_key(key_of: Callable[[ChannelScores], Tensor]) -> Callable[[ChannelScores, int], Tensor]:
+    def order(scores: ChannelScores, seed: int = 0) -> Tensor:
+        key = key_of(scores)
+        key = torch.where(scores.live, key, torch.full_like(key, -float("inf")))  # dead channels last
+        return torch.argsort(key, descending=True, stable=True)
+
+    return order
+
+
+def _random_order(scores: ChannelScores, seed: int = 0) -> Tensor:
+    live = scores.live.nonzero().flatten()
+    dead = (~scores.live).nonzero().flatten()
+    perm = torch.randperm(len(live), generator=torch.Generator().manual_seed(seed))
+    return torch.cat([live[perm], dead])
+
+
+def _bits(scores: ChannelScores) -> Tensor:
+    return scores.bits.double().clamp(min=1e-9)
+
+
+#: channel orderings: name -> ``order(scores, seed) -> (M,) channel indices, first sent first``
+CHANNEL_ORDERINGS: Registry[Callable] = Registry("channel ordering")
+CHANNEL_ORDERINGS.register("machine", _by_key(lambda s: s.machine.double()), "machine importance, highest first")
+CHANNEL_ORDERINGS.register("machine-per-bit", _by_key(lambda s: s.machine.double() / _bits(s)),
+                           "machine importance per estimated bit")
+CHANNEL_ORDERINGS.register("human", _by_key(lambda s: s.human.double()), "human importance, highest first")
+CHANNEL_ORDERINGS.register("human-per-bit", _by_key(lambda s: s.human.double() / _bits(s)),
+                           "human importance per estimated bit")
+CHANNEL_ORDERINGS.register("bits", _by_key(lambda s: s.bits.double()), "costliest channel first")
+CHANNEL_ORDERINGS.register("random", _random_order, "seeded random order of the live channels")
+assert set(ORDERINGS) == set(CHANNEL_ORDERINGS.names())  # ORDERINGS: the registry's names in display order
 
 
 def channel_order(scores: ChannelScores, ordering: str, seed: int = 0) -> Tensor:
-    """(M,) channel indices, first sent first, under ``ordering`` (one of :data:`ORDERINGS`).
+    """(M,) channel indices, first sent first, under ``ordering`` (see :data:`CHANNEL_ORDERINGS`).
 
     ``machine``/``human``: importance; ``*-per-bit``: importance divided by the channel's
     bits; ``bits``: costliest first; ``random``: seeded. Dead channels go last.
     """
-    bits = scores.bits.double().clamp(min=1e-9)
-    if ordering == "machine":
-        key = scores.machine.double()
-    elif ordering == "human":
-        key = scores.human.double()
-    elif ordering == "machine-per-bit":
-        key = scores.machine.double() / bits
-    elif ordering == "human-per-bit":
-        key = scores.human.double() / bits
-    elif ordering == "bits":
-        key = scores.bits.double()
-    elif ordering == "random":
-        live = scores.live.nonzero().flatten()
-        dead = (~scores.live).nonzero().flatten()
-        perm = torch.randperm(len(live), generator=torch.Generator().manual_seed(seed))
-        return torch.cat([live[perm], dead])
-    else:
+    if ordering not in CHANNEL_ORDERINGS:
         raise InvalidArgumentError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
-    key = torch.where(scores.live, key, torch.full_like(key, -float("inf")))
-    return torch.argsort(key, descending=True, stable=True)
+    return CHANNEL_ORDERINGS.entry(ordering).factory(scores, seed)
 
 
 def default_ks(num_channels: int, points: int = 9) -> List[int]:
@@ -107,9 +134,9 @@ def _curve_points(objective, latent, baseline: Tensor, order: Tensor, ks: Sequen
     out = {
         "estimated_bpp": [(float(bits[order[:k]].sum()) + side_bits) / latent.num_pixels for k in ks],
         "psnr": psnr(x_hat, objective.x.expand_as(x_hat)).tolist(),
-        "ms_ssim": s[:, 4].tolist(),
-        "agreement": s[:, 2].tolist(),
-        "probability": s[:, 1].tolist(),
+        "ms_ssim": s[:, OUTPUTS.index("ms_ssim")].tolist(),
+        "agreement": s[:, OUTPUTS.index("agreement")].tolist(),
+        "probability": s[:, OUTPUTS.index("probability")].tolist(),
     }
     if label is not None:
         out["accuracy"] = (logits.argmax(-1) == label).double().tolist()
@@ -138,7 +165,8 @@ def budget_curves(
     from tqdm.auto import tqdm
 
     from hmxai.explain.channels import channel_scores
-    from hmxai.explain.objective import LatentObjective, ablation_values, eval_mode, require_latent
+    from hmxai.explain.objective import LatentObjective, ablation_values, require_latent
+    from hmxai.modes import eval_mode
     from hmxai.images import load_image
     from hmxai.pipeline import resolve_models
 
@@ -152,9 +180,10 @@ def budget_curves(
     ks: Optional[List[int]] = None
     for i, image in enumerate(tqdm(images, desc="budget curves", disable=not progress)):
         x = load_image(image)
-        scores = channel_scores(x, codec, task, method=method)
         with eval_mode(codec.model, task):
-            latent = codec.analyze(x)
+            latent = codec.analyze(x)  # once: the scores and the curves share it
+        scores = channel_scores(x, codec, task, method=method, latent=latent)
+        with eval_mode(codec.model, task):
             objective = LatentObjective(codec, task, x, latent, scores.target)
             baseline = ablation_values(codec, latent)
             ks = ks or default_ks(scores.num_channels, points)
@@ -168,7 +197,7 @@ def budget_curves(
         mean = {key: tuple(float(v) for v in np.mean(np.asarray(rows), axis=0)) for key, rows in acc[o].items()}
         curves.append(BudgetCurve(o, tuple(ks), mean["estimated_bpp"], mean["psnr"], mean["ms_ssim"], mean["agreement"],
                                   mean["probability"], mean.get("accuracy")))
-    bd = tuple((c.ordering, _bd_against(next(a for a in curves if a.ordering == anchor), c)) for c in curves)
+    bd = tuple(_bd_against(next(a for a in curves if a.ordering == anchor), c) for c in curves)
     return BudgetCurves(tuple(curves), len(images), codec.name, codec.quality, task.name, method, anchor, bd)
 
 
@@ -191,25 +220,24 @@ def _bd_against(anchor: BudgetCurve, test: BudgetCurve):
     rt, pt = pts(test, test.psnr)
     _, aa = pts(anchor, anchor.agreement)
     _, at = pts(test, test.agreement)
-    return (("bd_psnr_db", safe(bd_metric, ra, pa, rt, pt)),
-            ("bd_agreement", safe(bd_metric, ra, aa, rt, at)),
-            ("bd_rate_psnr", safe(bd_rate, ra, pa, rt, pt)))
+    return OrderingBD(test.ordering, safe(bd_metric, ra, pa, rt, pt), safe(bd_metric, ra, aa, rt, at),
+                      safe(bd_rate, ra, pa, rt, pt))
 
 
-def machine_human_split(scores: ChannelScores, fraction: float = 0.2) -> Dict[str, float]:
+def machine_human_split(scores: ChannelScores, fraction: float = 0.2) -> MachineHumanSplit:
     """How different the machine's and the human's channels are, over the live channels.
 
     ``spearman``: rank correlation of machine and human importance; ``top_overlap``: the
     share of the top ``fraction`` machine channels that are also among the top ``fraction``
     human channels (1.0: the same channels; about ``fraction``: unrelated).
     """
-    from hmxai.explain.objective import spearman
+    from hmxai.explain.common import spearman
 
     live = scores.live.nonzero().flatten()
     if len(live) == 0:
-        return {"spearman": float("nan"), "top_overlap": float("nan"), "live_channels": 0}
+        return MachineHumanSplit(float("nan"), float("nan"), 0, 0)
     n = max(1, round(fraction * len(live)))
     top_m = set(live[torch.argsort(scores.machine[live], descending=True, stable=True)[:n]].tolist())
     top_h = set(live[torch.argsort(scores.human[live], descending=True, stable=True)[:n]].tolist())
-    return {"spearman": spearman(scores.machine[live], scores.human[live]),
-            "top_overlap": len(top_m & top_h) / n, "live_channels": int(len(live)), "top_n": n}
+    return MachineHumanSplit(spearman(scores.machine[live], scores.human[live]), len(top_m & top_h) / n,
+                             int(len(live)), n)

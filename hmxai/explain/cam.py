@@ -22,14 +22,14 @@ including the spiking ones (they expose ``target_layer`` like every :class:`Task
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from hmxai.errors import InvalidArgumentError
-from hmxai.explain.objective import eval_mode
+from hmxai.explain.common import eval_mode, resolve_target
 from hmxai.registry import Registry
 from hmxai.types.ladder import PixelExplanation, RateLadder
 
@@ -74,23 +74,6 @@ def topk_mask(m: Tensor, fraction: float) -> Tensor:
     mask[torch.argsort(flat, descending=True, stable=True)[:k]] = True
     return mask.view_as(m)
 
-
-def resolve_target(ladder: RateLadder, task, target: Optional[int]) -> Tuple[object, int]:
-    """The ladder's task model and the class to explain (default: top-1 on the original)."""
-    from hmxai.pipeline import resolve_task
-
-    task = resolve_task(task if task is not None else ladder.task)
-    if task.name != ladder.task:
-        raise InvalidArgumentError(f"the ladder was predicted by {ladder.task!r}, not by {task.name!r}")
-    with eval_mode(task), torch.no_grad():
-        top1 = int(task(ladder.images[:1]).argmax(-1))
-    if top1 != ladder.predictions[0].indices[0]:
-        raise InvalidArgumentError(f"this {task.name!r} model does not give the ladder's prediction on the original: "
-                         "explain with the task model that made the ladder")
-    target = ladder.predictions[0].indices[0] if target is None else int(target)
-    if not 0 <= target < task.num_classes:
-        raise InvalidArgumentError(f"target {target} is not a class of the task (0..{task.num_classes - 1})")
-    return task, target
 
 
 def explain_cam(ladder: RateLadder, task=None, *, method: str = "grad-cam",

@@ -28,22 +28,22 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from hmxai.errors import InvalidArgumentError
+from hmxai.errors import InvalidArgumentError, InvalidTypeError
 from hmxai.explain.objective import (
     OUTPUTS,
     LatentObjective,
     ablation_values,
-    eval_mode,
     live_channels,
     require_latent,
     with_channels,
 )
+from hmxai.modes import eval_mode
 from hmxai.registry import Registry
-from hmxai.types import ChannelScores
+from hmxai.types import ChannelScores, Effects
 
 #: sign that turns "objective(full) - objective(ablated)" into the documented score
 _SIGNS = torch.tensor([1.0, 1.0, 1.0, -1.0, 1.0], dtype=torch.float64)  # MSE: rise, others: drop
-_GRAD_COLUMNS = (0, 1, 3, 4)  # agreement has no gradient
+_GRAD_COLUMNS = tuple(OUTPUTS.index(n) for n in ("logit", "probability", "mse", "ms_ssim"))  # agreement: no gradient
 
 CHANNEL_METHODS: Registry[Callable] = Registry("channel method")
 
@@ -58,7 +58,7 @@ class _Sub:
         return self.objective(with_channels(self.full, self.channels, v))
 
 
-def _ablation(objective, y_live, base_live, channels, batch: int = 4, **_) -> tuple:
+def _ablation(objective, y_live, base_live, channels, *, batch: int = 4) -> tuple:
     from captum.attr import FeatureAblation
 
     fn = _Sub(objective, channels)
@@ -70,8 +70,7 @@ def _ablation(objective, y_live, base_live, channels, batch: int = 4, **_) -> tu
     return attr[:, :, 0, 0].double(), passes, None, None  # (5, L): objective(full) - objective(ablated)
 
 
-def _shapley(objective, y_live, base_live, channels, samples: int = 8, batch: int = 4, seed: int = 0,
-             **_) -> tuple:
+def _shapley(objective, y_live, base_live, channels, *, samples: int = 8, batch: int = 4, seed: int = 0) -> tuple:
     from captum.attr import ShapleyValueSampling
 
     fn = _Sub(objective, channels)
@@ -130,8 +129,8 @@ def _squared_change(sub: "_Sub", y_live: Tensor, delta: Tensor, projections: int
     return total / projections / x_hat[0].numel()
 
 
-def _input_x_gradient(objective, y_live, base_live, channels, quadratic: bool = True, projections: int = 4,
-                      seed: int = 0, **_) -> tuple:
+def _input_x_gradient(objective, y_live, base_live, channels, *, quadratic: bool = True, projections: int = 4,
+                      seed: int = 0) -> tuple:
     sub = _Sub(objective, channels)
     out, grads = _column_grads(sub, y_live)
     delta = y_live - base_live
@@ -141,8 +140,7 @@ def _input_x_gradient(objective, y_live, base_live, channels, quadratic: bool = 
     return _scatter_grads(effect), 1, None, out[0].double()
 
 
-def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 16, batch: int = 8,
-                          **_) -> tuple:
+def _integrated_gradients(objective, y_live, base_live, channels, *, steps: int = 16, batch: int = 8) -> tuple:
     from captum.attr._utils.approximation_methods import approximation_parameters
 
     step_sizes, alphas = approximation_parameters("gausslegendre")
@@ -162,16 +160,43 @@ def _integrated_gradients(objective, y_live, base_live, channels, steps: int = 1
     return _scatter_grads(effect), steps + 2, gap, ends[0]
 
 
+#: every method is ``fn(objective, y_live, base_live, channels, *, <its parameters>) -> tuple``;
+#: its keyword-only parameters are what ``channel_scores(..., **params)`` accepts for it
 CHANNEL_METHODS.register("ablation", _ablation, "exact: remove one channel at a time (captum FeatureAblation)",
-                         exact=True, agreement=True, params=("batch",))
+                         exact=True, agreement=True)
 CHANNEL_METHODS.register("shapley", _shapley, "Shapley value sampling over channels (captum)",
-                         exact=False, agreement=True, params=("samples", "batch", "seed"))
+                         exact=False, agreement=True)
 CHANNEL_METHODS.register("integrated-gradients", _integrated_gradients,
                          "path integral from the all-ablated latent (Gauss-Legendre)", exact=False,
-                         agreement=False, params=("steps", "batch"))
+                         agreement=False)
 CHANNEL_METHODS.register("input-x-gradient", _input_x_gradient,
                          "first-order estimate of each ablation: gradient x (latent - ablation value)",
-                         exact=False, agreement=False, params=("quadratic", "projections", "seed"))
+                         exact=False, agreement=False)
+
+
+def _given_latent(latent, codec, x):
+    """The caller's latent (a LatentResult, or a Rung's), checked against the codec and the image."""
+    if latent is None:
+        return None
+    if hasattr(latent, "metrics"):  # a Rung
+        rung = latent
+        if (rung.codec, rung.quality, rung.weights_id) != (codec.name, codec.quality, codec.weights_id):
+            raise InvalidArgumentError(f"the rung is {rung.codec} q{rung.quality}, not {codec.name} q{codec.quality} "
+                                       "with these weights")
+        latent = rung.latent
+    if latent is None or latent.codec != codec.name or latent.quality != codec.quality:
+        raise InvalidArgumentError(f"the latent must be {codec.name} q{codec.quality}'s")
+    if tuple(latent.image_size) != tuple(x.shape[-2:]) or latent.y_hat.shape[0] != 1:
+        raise InvalidArgumentError(f"the latent is of a {latent.image_size} image, not of this {tuple(x.shape[-2:])} one")
+    return latent
+
+
+def method_parameters(method: str) -> tuple:
+    """The parameters a channel method takes: the keyword-only ones of its function's signature."""
+    import inspect
+
+    fn = CHANNEL_METHODS.entry(method).factory
+    return tuple(n for n, p in inspect.signature(fn).parameters.items() if p.kind is p.KEYWORD_ONLY)
 
 
 def channel_scores(
@@ -184,6 +209,7 @@ def channel_scores(
     ablation: str = "not-transmitted",
     target: Optional[int] = None,
     skip_dead: bool = True,
+    latent=None,
     **params,
 ) -> ChannelScores:
     """Bits, machine and human importance of every latent channel for one image.
@@ -198,6 +224,9 @@ def channel_scores(
         target: class to explain (default: the task's top-1 on the original image).
         skip_dead: skip channels equal to their ablation value everywhere (their exact
             effect is 0); False evaluates them anyway (for timing comparisons).
+        latent: the image's :class:`~hmxai.types.LatentResult` under ``codec`` (or its
+            :class:`~hmxai.types.Rung`), when the caller already has it: it is used instead
+            of analyzing the image again. ``seconds`` then counts the method alone.
         params: method parameters (``batch``, ``steps``, ``samples``, ``seed``).
 
     The models are put in eval mode for the computation and restored afterwards;
@@ -207,18 +236,21 @@ def channel_scores(
     from hmxai.pipeline import resolve_models
 
     entry = CHANNEL_METHODS.entry(method)
-    unknown = set(params) - set(entry.facts["params"])
+    accepted = method_parameters(method)
+    unknown = set(params) - set(accepted)
     if unknown:
-        raise InvalidArgumentError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
-                        f"(it takes: {', '.join(entry.facts['params']) or 'none'})")
+        raise InvalidTypeError(f"method {method!r} takes no parameter(s) {sorted(unknown)} "
+                               f"(it takes: {', '.join(accepted) or 'none'})")
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     x = load_image(image)
     if x.shape[0] != 1:
         raise InvalidArgumentError("channel_scores explains one image: give a (1, 3, H, W) tensor")
+    latent = _given_latent(latent, codec, x)
     t0 = time.perf_counter()
     with eval_mode(codec.model, task), torch.enable_grad():
-        latent = codec.analyze(x)
+        if latent is None:
+            latent = codec.analyze(x)
         objective = LatentObjective(codec, task, x, latent, target)
         baseline = ablation_values(codec, latent, ablation)
         live = live_channels(latent.y_hat, baseline)
@@ -245,7 +277,7 @@ def channel_scores(
         machine_logit=effects[0], machine_probability=effects[1],
         machine_agreement=effects[2] if exact_agreement else None,
         human_mse=effects[3], human_ms_ssim=effects[4],
-        base=tuple((k, float(v)) for k, v in zip(OUTPUTS, base)),
+        base=Effects(**{k: float(v) for k, v in zip(OUTPUTS, base)}),
         seconds=seconds, evaluations=passes, completeness_gap=gap,
     )
 

@@ -14,15 +14,14 @@ import numpy as np
 import torch
 
 from hmxai.errors import InvalidArgumentError
+from hmxai.explain.common import eval_mode, spearman
 from hmxai.explain.objective import (
     LatentObjective,
     ablation_values,
-    eval_mode,
     live_channels,
     require_latent,
-    spearman,
 )
-from hmxai.types import ChannelScores, DeletionInsertion
+from hmxai.types import ChannelScores, DeletionInsertion, MethodAgreement, MethodAgreementRow
 
 OBJECTIVES = ("machine", "human")
 
@@ -85,14 +84,14 @@ def deletion_insertion(image, scores: ChannelScores, codec, task=None, *, object
 def method_agreement(images: Sequence, codec, task=None, *, quality: Optional[int] = None,
                      methods: Sequence[str] = ("input-x-gradient", "integrated-gradients"),
                      reference: str = "ablation", progress: bool = True,
-                     params: Optional[Dict[str, dict]] = None) -> Dict[str, dict]:
+                     params: Optional[Dict[str, dict]] = None) -> MethodAgreement:
     """Spearman correlation of each method's channel scores with ``reference``, per image.
 
     Correlations run over the reference's *live* channels: dead channels are exactly 0 under
     every method and would only add ties that inflate the agreement.
 
-    Returns ``{method: {"machine": [rho...], "human": [rho...], "median_machine", "median_human",
-    "seconds": [...]}}``; the reference's own times are under ``reference``.
+    Returns a :class:`~hmxai.types.MethodAgreement`: one row per method (rho per image for the
+    machine and the human scores, their medians, seconds), and the reference's own times.
     """
     from tqdm.auto import tqdm
 
@@ -114,8 +113,10 @@ def method_agreement(images: Sequence, codec, task=None, *, quality: Optional[in
             out[m]["machine"].append(spearman(ref.machine[live], s.machine[live]))
             out[m]["human"].append(spearman(ref.human[live], s.human[live]))
             out[m]["seconds"].append(s.seconds)
-    for m in methods:
-        for key in ("machine", "human"):
-            vals = [v for v in out[m][key] if v == v]
-            out[m][f"median_{key}"] = float(np.median(vals)) if vals else float("nan")
-    return out
+    def median(values):
+        vals = [v for v in values if v == v]
+        return float(np.median(vals)) if vals else float("nan")
+
+    rows = tuple(MethodAgreementRow(m, tuple(out[m]["machine"]), tuple(out[m]["human"]), median(out[m]["machine"]),
+                                    median(out[m]["human"]), tuple(out[m]["seconds"])) for m in methods)
+    return MethodAgreement(reference, tuple(out[reference]["seconds"]), rows)

@@ -26,6 +26,8 @@ from typing import Callable, List, Optional, TypeVar
 import torch
 from torch import fx, nn
 
+from hmxai.modes import eval_mode
+
 T = TypeVar("T")
 
 
@@ -128,13 +130,8 @@ def inference_copy(task: nn.Module, fold: bool = True, probe: Optional[torch.Ten
             net = folded.net
             folded.net = fold_network(net)
             if folded.net is not net and probe is not None:
-                was = task.training
-                task.eval()
-                try:
-                    with torch.no_grad():
-                        same = torch.allclose(folded(probe), task(probe), rtol=1e-3, atol=1e-4)
-                finally:
-                    task.train(was)
+                with eval_mode(task), torch.no_grad():  # the user's task keeps every module's own mode
+                    same = torch.allclose(folded(probe), task(probe), rtol=1e-3, atol=1e-4)
                 folded = folded if same else fast
             fast = folded
         except Exception:  # noqa: BLE001 - untraceable networks keep their layers

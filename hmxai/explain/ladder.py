@@ -10,21 +10,14 @@ figure then read the same decoded images, so their rows line up exactly.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
 from hmxai.errors import InvalidArgumentError
 from hmxai.types.ladder import RateLadder
 
-#: qualities used when none are given (learned codecs: their whole range)
-DEFAULT_QUALITIES: Dict[str, Tuple[int, ...]] = {
-    "jpeg": (5, 10, 20, 40, 80),
-    "webp": (5, 10, 20, 40, 80),
-    "avif": (10, 25, 40, 55, 70),
-    "heif": (10, 25, 40, 55, 70),
-    "jpeg2000": (22, 27, 32, 37, 42),
-}
+from hmxai.ladders import DEFAULT_QUALITIES  # noqa: E402  (one table, in hmxai.ladders)
 
 CodecSpec = Union[str, object, Mapping[str, Optional[Sequence[int]]]]
 
@@ -75,7 +68,7 @@ def rate_ladder(image, codec: CodecSpec = None, qualities: Optional[Sequence[int
     from tqdm.auto import tqdm
 
     from hmxai.codecs import DEFAULT_LEARNED_CODEC
-    from hmxai.explain.objective import eval_mode
+    from hmxai.modes import eval_mode
     from hmxai.images import load_image
     from hmxai.pipeline import decode, resolve_task
 

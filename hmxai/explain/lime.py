@@ -121,7 +121,7 @@ def explain_lime(ladder: RateLadder, task=None, *, target: Optional[int] = None,
     from sklearn.metrics import pairwise_distances
     from tqdm.auto import tqdm
 
-    from hmxai.explain.cam import resolve_target
+    from hmxai.explain.common import resolve_target
 
     if num_samples < 2:
         raise InvalidArgumentError("LIME needs num_samples >= 2")

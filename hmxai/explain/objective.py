@@ -17,8 +17,7 @@ a real decoder that lacked the channel would predict different means for every c
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -65,18 +64,6 @@ def ablation_values(codec, latent: LatentResult, mode: str = "not-transmitted") 
     medians = codec.model.entropy_bottleneck._get_medians().detach()
     return medians.reshape(1, -1, 1, 1).expand_as(y_hat).clone()
 
-
-@contextmanager
-def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Put modules in eval mode and restore each submodule's own mode afterwards, also on error."""
-    saved = [(m, m.training) for module in modules for m in module.modules()]
-    try:
-        for module in modules:
-            module.eval()
-        yield
-    finally:
-        for m, training in saved:
-            m.training = training
 
 
 class LatentObjective:
@@ -153,12 +140,3 @@ def with_channels(full: Tensor, channels: Tensor, values: Tensor) -> Tensor:
     return out
 
 
-def spearman(a: Sequence[float] | Tensor, b: Sequence[float] | Tensor) -> float:
-    """Spearman rank correlation (average ranks for ties); nan if either side is constant."""
-    from scipy.stats import spearmanr
-
-    a = torch.as_tensor(a, dtype=torch.float64).flatten().numpy()
-    b = torch.as_tensor(b, dtype=torch.float64).flatten().numpy()
-    if a.std() == 0 or b.std() == 0:
-        return float("nan")
-    return float(spearmanr(a, b).statistic)

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
-from hmxai.explain.cam import CAM_METHODS, explain_cam, resolve_target, topk_mask
+from hmxai.explain.cam import CAM_METHODS, explain_cam, topk_mask
+from hmxai.explain.common import resolve_target, spearman
 from hmxai.explain.inference import inference_copy
 from hmxai.explain.lime import explain_lime
-from hmxai.explain.objective import spearman
 from hmxai.registry import Registry
 from hmxai.types.ladder import Drift, PixelExplanation, PixelFaithfulness, RateLadder
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from hmxai.errors import InvalidArgumentError
-from hmxai.explain.objective import eval_mode, require_latent, spearman
+from hmxai.explain.common import eval_mode, spearman
+from hmxai.explain.objective import require_latent
 from hmxai.types import SpatialMaps
 
 

@@ -19,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, Dict, Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -35,7 +34,21 @@ from hmxai.types import ChannelScores, EncodedImage, LatentResult
 from hmxai.types import Rung as PublicRung
 
 #: pixel explanations the explorer offers (``none`` skips the overlay)
-METHODS: Tuple[str, ...] = ("grad-cam", "hires-cam", "lime", "none")
+def methods() -> Tuple[str, ...]:
+    """The explanation overlays: every pixel method of :data:`hmxai.explain.pixels.PIXEL_METHODS`, and ``none``."""
+    from hmxai.explain.pixels import PIXEL_METHODS
+
+    return tuple(PIXEL_METHODS.names()) + ("none",)
+
+
+def method_name(method: str) -> str:
+    """The registry name of an overlay method (command-line spellings such as ``gradcam`` accepted)."""
+    from hmxai.explain.pixels import ALIASES
+
+    name = ALIASES.get(method, method)
+    if name not in methods():
+        raise InvalidArgumentError(f"method must be one of {', '.join(methods())}, not {method!r}")
+    return name
 
 
 #: the explorer's slider step over a variable-rate codec's continuous quality
@@ -48,11 +61,6 @@ def quality_value(quality):
     return int(q) if q.is_integer() else q
 
 
-@lru_cache(maxsize=32)
-def _codec(name: str, quality):
-    from hmxai.codecs import create_codec
-
-    return create_codec(name, quality=quality)
 
 
 def default_codecs() -> Tuple[str, ...]:
@@ -146,7 +154,7 @@ class ExplorerEngine:
                  cache: Optional[ByteLRU] = None):
         from hmxai.codecs import CODECS
         from hmxai.explain.channels import CHANNEL_METHODS
-        from hmxai.explain.objective import eval_mode
+        from hmxai.modes import eval_mode
         from hmxai.images import load_image, to_uint8
         from hmxai.pipeline import resolve_task
 
@@ -168,6 +176,7 @@ class ExplorerEngine:
         for name in self.codecs:
             CODECS.entry(name)  # unknown names fail here, with the list of known ones
         self._qualities = {k: tuple(quality_value(q) for q in v) for k, v in (qualities or {}).items()}
+        self._codecs: Dict[tuple, Codec] = {}  # this engine's codec objects (not a module-level cache)
         for name, qs in self._qualities.items():
             if name not in self.codecs or not qs:
                 raise InvalidArgumentError(f"qualities given for {name!r}, which is not among the codecs or has none")
@@ -203,8 +212,20 @@ class ExplorerEngine:
     def num_channels(self, codec: str) -> Optional[int]:
         if not self.is_learned(codec):
             return None
-        c = _codec(codec, self.qualities(codec)[0])
+        c = self._codec(codec, self.qualities(codec)[0])
         return int(c.model.M) if hasattr(c.model, "M") else int(self.rung(codec, self.qualities(codec)[0]).bits.shape[0])
+
+    def _codec(self, name: str, quality) -> Codec:
+        """This engine's codec object of (name, quality), made once; every quality of a variable-rate
+        codec shares one model."""
+        key = (name, quality)
+        if key not in self._codecs:
+            from hmxai.codecs import create_codec
+
+            sibling = next((c for (n, _), c in self._codecs.items() if n == name and c.continuous), None)
+            self._codecs[key] = (create_codec(name, quality=quality) if sibling is None else
+                                 type(sibling)(sibling.model, name, quality, sibling.weights))
+        return self._codecs[key]
 
     def _check_codec(self, codec: str) -> None:
         if codec not in self.codecs:
@@ -216,18 +237,19 @@ class ExplorerEngine:
 
     def has_rung(self, codec: str, quality: int) -> bool:
         """Whether the rung is cached (asking for it then computes nothing)."""
-        return self.key + ("rung",) + self._codec_key(_codec(codec, quality_value(quality))) in self.cache
+        return self.key + ("rung",) + self._codec_key(self._codec(codec, quality_value(quality))) in self.cache
 
     def rung(self, codec: str, quality: int) -> ExplorerRung:
         """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
         if quality not in self.qualities(codec):
             raise InvalidArgumentError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
-        c = _codec(codec, quality_value(quality))
+        c = self._codec(codec, quality_value(quality))
         return self.cache.get_or_compute(self.key + ("rung",) + self._codec_key(c), lambda: self._rung(c))
 
     def _rung(self, c) -> ExplorerRung:
         from hmxai.explain.channels import channel_scores
-        from hmxai.explain.objective import ablation_values, eval_mode
+        from hmxai.explain.objective import ablation_values
+        from hmxai.modes import eval_mode
 
         from hmxai.pipeline import decode
 
@@ -237,7 +259,7 @@ class ExplorerEngine:
             public = decode(self.x, c)
         latent = public.latent
         bits = (-torch.log2(latent.y_likelihoods[0].double())).float()
-        scores = channel_scores(self.x, c, self.task, method=self.channel_method)
+        scores = channel_scores(self.x, c, self.task, method=self.channel_method, latent=public)
         indexes = None
         if latent.scales is not None:
             indexes = c.latent_indexes(latent)
@@ -278,16 +300,15 @@ class ExplorerEngine:
     # ------------------------------------------------------------------ views
     def _view_key(self, codec: str, quality: int, kept, method: str) -> tuple:
         detail = self.lime_samples if method == "lime" else None
-        return self.key + ("view",) + self._codec_key(_codec(codec, quality_value(quality))) + (kept, method, detail)
+        return self.key + ("view",) + self._codec_key(self._codec(codec, quality_value(quality))) + (kept, method, detail)
 
     def peek(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> Optional[ExplorerView]:
         """The view if it is cached, else None (computes nothing)."""
-        return self.cache.get(self._view_key(codec, quality, _norm_kept(kept), method))
+        return self.cache.get(self._view_key(codec, quality, _norm_kept(kept), method_name(method)))
 
     def view(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> ExplorerView:
         """The view of a state (cached): see :class:`~hmxai.types.explorer.ExplorerView`."""
-        if method not in METHODS:
-            raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        method = method_name(method)
         kept = _norm_kept(kept)
         if kept is not None and not self.is_learned(codec):
             raise InvalidArgumentError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
@@ -297,7 +318,6 @@ class ExplorerEngine:
     def _view(self, codec: str, quality: int, kept, method: str) -> ExplorerView:
         if method != "none":  # the explanation is laid on the cached view without one
             return self._explained(codec, quality, kept, method)
-        from hmxai.explain.objective import eval_mode
         from hmxai.images import to_uint8
         from hmxai.metrics import ms_ssim, psnr
 
@@ -345,7 +365,7 @@ class ExplorerEngine:
 
     def _masked(self, r: ExplorerRung, keep: Tensor) -> Tuple[Tensor, Tensor]:
         """The latent with only ``keep`` channels sent, and its decoded image (1, 3, H, W)."""
-        from hmxai.explain.objective import eval_mode
+        from hmxai.modes import eval_mode
         from hmxai.images import crop_to
 
         lat = r.latent
@@ -372,45 +392,30 @@ class ExplorerEngine:
         base = self.view(codec, quality, kept, "none")
         start = time.perf_counter()
         x_hat = self.decoded(codec, quality, kept)
-        if method == "lime":
-            explanation = self._lime(x_hat, base)
-        else:
-            from hmxai.explain.cam import cam_maps
+        from hmxai.explain.cam import CAM_METHODS, cam_maps
 
+        if method in CAM_METHODS:  # the fast path: one forward and backward on this image alone
             explanation = cam_maps(self.task, x_hat.contiguous(memory_format=torch.channels_last), self.target,
                                    method)[0].numpy().astype(np.float32)
+        else:
+            explanation = self._explain_one(x_hat, base, method)
         ov = overlay(explanation)
         return replace(base, method=method, explanation=explanation,
                        overlay_png=None if ov is None else png(ov, 1 if kept is None else 0),
                        seconds=base.seconds + time.perf_counter() - start)
 
-    def _lime(self, x_hat: Tensor, view: ExplorerView) -> np.ndarray:
-        """LIME on the view's decoded image, through a one-rung ladder holding the view's own numbers."""
-        from hmxai.explain.lime import explain_lime
+    def _explain_one(self, x_hat: Tensor, view: ExplorerView, method: str) -> np.ndarray:
+        """Any pixel method of the registry on the view's decoded image, through a one-rung ladder
+        holding the view's own numbers (LIME: this engine's sample count, seed 0)."""
+        from hmxai.explain.pixels import PIXEL_METHODS
         from hmxai.types.ladder import RateLadder
 
         ladder = RateLadder(images=torch.cat([self.x, x_hat]), codecs=(view.codec,), qualities=(view.quality,),
                             measured_bpp=(view.measured_bpp,), psnr=(view.psnr,), ms_ssim=(view.ms_ssim,),
                             task=self.task.name, predictions=(view.original, view.decoded))
-        lime = explain_lime(ladder, self.task, num_samples=self.lime_samples, seed=0, progress=False)
-        return lime.maps[1].numpy().astype(np.float32)
-
-    def prepare(self, codec: str, method: str = "grad-cam", first: Optional[int] = None,
-                progress: Optional[Callable[[int, int, str], None]] = None,
-                stop: Optional[Callable[[], bool]] = None) -> int:
-        """Compute the full-channel view of every rung of ``codec`` (``first`` quality first);
-        ``progress(done, total, label)`` after each; ``stop()`` true ends early. Returns rungs done."""
-        qs = list(self.qualities(codec))
-        if first in qs:
-            qs.remove(first)
-            qs.insert(0, first)
-        for i, q in enumerate(qs):
-            if stop is not None and stop():
-                return i
-            self.view(codec, q, None, method)
-            if progress is not None:
-                progress(i + 1, len(qs), f"{codec} q{q}")
-        return len(qs)
+        params = dict(num_samples=self.lime_samples, seed=0, progress=False) if method == "lime" else {}
+        explanation = PIXEL_METHODS.entry(method).factory(ladder, self.task, **params)
+        return explanation.maps[1].numpy().astype(np.float32)
 
 
 class _Tensor:
@@ -449,12 +454,6 @@ def _norm_kept(kept) -> Optional[Tuple[int, ...]]:
     return tuple(sorted({int(c) for c in kept}))
 
 
-def _top(p, k: int):
-    from hmxai.types.pipeline import Prediction
-
-    return Prediction(labels=p.labels[:k], indices=p.indices[:k], probabilities=p.probabilities[:k])
-
-
 def _bit_cells(bits: Tensor, keep: Tensor, padded: Tuple[int, int], size: Tuple[int, int]) -> Tuple[np.ndarray, int]:
     """(ceil(H / cell), ceil(W / cell)) bits per pixel of each latent cell touching the image (kept
     channels; a cell's bits spread over its cell x cell pixels), and the cell side in pixels."""
@@ -470,7 +469,7 @@ def _cells_to_pixels(cells: np.ndarray, cell: int, size: Tuple[int, int]) -> np.
 
 def describe_state(view: ExplorerView) -> Dict[str, object]:
     """Numbers of a view plus which fields are estimates, for JSON exports."""
-    d = view.numbers()
+    d = view.to_dict()
     d["notes"] = {
         "measured_bpp": "8 x bytes of a real stream / pixels; with channels dropped, the stream codes each "
                         "dropped element as its most probable value",

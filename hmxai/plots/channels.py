@@ -65,7 +65,7 @@ def plot_bit_budget(budget, ax=None):
         else:
             fig = ax.figure
         left = 0.0
-        for name, frac in budget.fractions:
+        for name, frac in budget.fractions.items():
             ax.barh(0, frac, left=left, color=CLASS_COLORS[name], label=f"{name} ({100 * frac:.0f} %)")
             left += frac
         ax.set_xlim(0, 1)

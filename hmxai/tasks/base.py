@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from hmxai.errors import InvalidArgumentError
 from hmxai.images import check_batch
+from hmxai.modes import eval_mode
 from hmxai.types import Prediction
 
 
@@ -62,7 +63,9 @@ class TaskModel(nn.Module):
         self.weights = weights
         if target_layer is not None:
             net.get_submodule(target_layer)  # fail now, not at explanation time
-        self.eval()
+        # the wrapper (not the user's network) is in inference mode: calls switch ``net`` to eval
+        # for their length and restore every submodule's own mode; ``train()`` turns that off
+        self.training = False
 
     def crop_geometry(self, h: int, w: int) -> Optional[Tuple[Tuple[int, int], int, int]]:
         """For an ``h x w`` image: the resized size and the crop's top/left corner in it (None: no resize)."""
@@ -98,8 +101,15 @@ class TaskModel(nn.Module):
         return F.interpolate(frame, size=image_size, mode="bilinear", align_corners=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        """x: (B, 3, H, W) float in [0, 1] -> logits (B, num_classes)."""
-        return self.net(self.preprocess(x))
+        """x: (B, 3, H, W) float in [0, 1] -> logits (B, num_classes).
+
+        In inference mode (the default) the network runs in eval mode for this call only; its
+        modules' own modes are restored afterwards, so wrapping a network never changes it.
+        """
+        if self.training:
+            return self.net(self.preprocess(x))
+        with eval_mode(self.net):
+            return self.net(self.preprocess(x))
 
     @property
     def target_layer(self) -> Optional[nn.Module]:

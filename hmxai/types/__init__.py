@@ -11,8 +11,14 @@ from hmxai.types.explain import (
     BitBudget,
     BudgetCurve,
     BudgetCurves,
+    BudgetShares,
     ChannelScores,
     DeletionInsertion,
+    Effects,
+    MachineHumanSplit,
+    MethodAgreement,
+    MethodAgreementRow,
+    OrderingBD,
     SpatialMaps,
 )
 from hmxai.types.ladder import Drift, PixelExplanation, PixelFaithfulness, RateLadder
@@ -20,7 +26,8 @@ from hmxai.types.pipeline import EncodedImage, LatentResult, PipelineResult, Pre
 from hmxai.types.rung import Metrics, Rung
 
 __all__ = [
-    "BUDGET_CLASSES", "BitBudget", "BudgetCurve", "BudgetCurves", "ChannelScores", "DeletionInsertion", "Drift",
+    "BUDGET_CLASSES", "BitBudget", "BudgetCurve", "BudgetCurves", "BudgetShares", "ChannelScores", "DeletionInsertion",
+    "Drift", "Effects", "MachineHumanSplit", "MethodAgreement", "MethodAgreementRow", "OrderingBD",
     "EncodedImage", "LatentResult", "Metrics", "PipelineResult", "PixelExplanation", "PixelFaithfulness", "Prediction",
     "RateLadder", "Rung", "SpatialMaps",
 ]

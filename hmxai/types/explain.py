@@ -20,6 +20,22 @@ def _json_floats(values) -> Optional[list]:
 
 
 @dataclass(frozen=True)
+class Effects:
+    """The objective on one decoded latent, by name: the target class's ``logit`` and softmax
+    ``probability``, top-1 ``agreement`` with the original's prediction (0 or 1), and the
+    reconstruction's ``mse`` and ``ms_ssim`` against the original."""
+
+    logit: float
+    probability: float
+    agreement: float
+    mse: float
+    ms_ssim: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
 class ChannelScores:
     """Per-latent-channel bits and importance for the machine and the human eye (one image).
 
@@ -66,7 +82,7 @@ class ChannelScores:
     machine_agreement: Optional[Tensor]
     human_mse: Tensor
     human_ms_ssim: Tensor
-    base: Tuple[Tuple[str, float], ...]
+    base: Effects
     seconds: float
     evaluations: int
     completeness_gap: Optional[float] = None
@@ -100,7 +116,7 @@ class ChannelScores:
         return (float(self.bits.sum()) + self.side_bits) / self.num_pixels
 
     def base_value(self, name: str) -> float:
-        return dict(self.base)[name]
+        return getattr(self.base, name)
 
     def to_dict(self) -> dict:
         return {
@@ -108,7 +124,7 @@ class ChannelScores:
             "ablation": self.ablation, "target": self.target, "target_label": self.target_label,
             "reference_class": self.reference_class, "image_size": list(self.image_size),
             "estimated_bpp": self.estimated_bpp, "side_bits": self.side_bits,
-            "base": dict(self.base), "seconds": self.seconds, "evaluations": self.evaluations,
+            "base": self.base.to_dict(), "seconds": self.seconds, "evaluations": self.evaluations,
             "completeness_gap": self.completeness_gap,
             "channels": {
                 "bits": _json_floats(self.bits), "live": [bool(v) for v in self.live.tolist()],
@@ -126,6 +142,23 @@ BUDGET_CLASSES: Tuple[str, ...] = ("both", "machine", "human", "neither")
 
 
 @dataclass(frozen=True)
+class BudgetShares:
+    """A number per class of the bit budget (bits, or fractions of the latent bits)."""
+
+    both: float
+    machine: float
+    human: float
+    neither: float
+
+    def items(self) -> Tuple[Tuple[str, float], ...]:
+        """(class, value) in :data:`BUDGET_CLASSES` order."""
+        return tuple((k, getattr(self, k)) for k in BUDGET_CLASSES)
+
+    def to_dict(self) -> dict:
+        return dict(self.items())
+
+
+@dataclass(frozen=True)
 class BitBudget:
     """An image's latent bits split by whom each channel mainly serves (see :func:`hmxai.explain.budget.bit_budget`).
 
@@ -137,22 +170,22 @@ class BitBudget:
     """
 
     classes: Tuple[str, ...]
-    bits: Tuple[Tuple[str, float], ...]
+    bits: BudgetShares
     side_bits: float
     machine_coverage: float
     human_coverage: float
 
     @property
-    def fractions(self) -> Tuple[Tuple[str, float], ...]:
-        """class -> fraction of the latent bits (side bits excluded); sums to 1."""
-        total = sum(v for _, v in self.bits)
-        return tuple((k, (v / total if total > 0 else 0.0)) for k, v in self.bits)
+    def fractions(self) -> BudgetShares:
+        """Per class, the fraction of the latent bits (side bits excluded); they sum to 1."""
+        total = sum(v for _, v in self.bits.items())
+        return BudgetShares(**{k: (v / total if total > 0 else 0.0) for k, v in self.bits.items()})
 
     def count(self, name: str) -> int:
         return sum(c == name for c in self.classes)
 
     def to_dict(self) -> dict:
-        return {"bits": dict(self.bits), "fractions": dict(self.fractions), "side_bits": self.side_bits,
+        return {"bits": self.bits.to_dict(), "fractions": self.fractions.to_dict(), "side_bits": self.side_bits,
                 "channels": {k: self.count(k) for k in BUDGET_CLASSES}, "classes": list(self.classes),
                 "machine_coverage": self.machine_coverage, "human_coverage": self.human_coverage}
 
@@ -174,6 +207,24 @@ class BudgetCurve:
     probability: Tuple[float, ...]
     accuracy: Optional[Tuple[float, ...]] = None
 
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class OrderingBD:
+    """One ordering's budget curve against the anchor's (pchip, equal-rate averages): ``bd_psnr_db``
+    (dB), ``bd_agreement`` (fraction), ``bd_rate_psnr`` (percent); None where undefined (curves
+    not monotonic enough to invert, or not overlapping)."""
+
+    ordering: str
+    bd_psnr_db: Optional[float]
+    bd_agreement: Optional[float]
+    bd_rate_psnr: Optional[float]
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
 
 @dataclass(frozen=True)
 class BudgetCurves:
@@ -191,7 +242,13 @@ class BudgetCurves:
     task: str
     method: str
     anchor: str
-    bd: Tuple[Tuple[str, Tuple[Tuple[str, Optional[float]], ...]], ...]
+    bd: Tuple[OrderingBD, ...]
+
+    def bd_of(self, ordering: str) -> OrderingBD:
+        for row in self.bd:
+            if row.ordering == ordering:
+                return row
+        raise UnknownNameError(f"no BD row for ordering {ordering!r}; known: {[r.ordering for r in self.bd]}")
 
     def curve(self, ordering: str) -> BudgetCurve:
         for c in self.curves:
@@ -204,7 +261,8 @@ class BudgetCurves:
 
         return {"images": self.images, "codec": self.codec, "quality": self.quality, "task": self.task,
                 "method": self.method, "anchor": self.anchor,
-                "curves": [asdict(c) for c in self.curves], "bd": {k: dict(v) for k, v in self.bd}}
+                "curves": [asdict(c) for c in self.curves],
+                "bd": {r.ordering: {k: v for k, v in r.to_dict().items() if k != "ordering"} for r in self.bd}}
 
 
 @dataclass(frozen=True)
@@ -235,6 +293,13 @@ class SpatialMaps:
     target_label: str
     x_hat: Tensor
     cell: int = 16
+
+    def to_dict(self) -> dict:
+        """JSON-ready: the agreements, the target and the bit maps (the pixel maps only by shape)."""
+        return {"target": self.target, "target_label": self.target_label, "cell": self.cell,
+                "bits_vs_machine_spearman": self.agreement, "bits_vs_error_spearman": self.error_agreement,
+                "bits_y": self.bits_y.tolist(), "bits_z": None if self.bits_z is None else self.bits_z.tolist(),
+                "image_size": list(self.machine.shape[-2:])}
 
 
 @dataclass(frozen=True)
@@ -277,3 +342,56 @@ class DeletionInsertion:
                  random_deletion_auc=self.auc(self.random_deletion),
                  random_insertion_auc=self.auc(self.random_insertion))
         return d
+
+
+@dataclass(frozen=True)
+class MachineHumanSplit:
+    """How different the machine's and the human's channels are, over the live channels.
+
+    ``spearman``: rank correlation of machine and human importance; ``top_overlap``: the share of
+    the top ``top_n`` machine channels also among the top ``top_n`` human channels (1.0: the same
+    channels; about the fraction asked for: unrelated); ``live_channels``: how many were compared.
+    """
+
+    spearman: float
+    top_overlap: float
+    live_channels: int
+    top_n: int
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class MethodAgreementRow:
+    """One fast method against the reference: Spearman per image (machine and human scores),
+    their medians over the images where it is defined, and the method's seconds per image."""
+
+    method: str
+    machine: Tuple[float, ...]
+    human: Tuple[float, ...]
+    median_machine: float
+    median_human: float
+    seconds: Tuple[float, ...]
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class MethodAgreement:
+    """How well fast channel methods rank channels like ``reference`` (exact ablation), per image."""
+
+    reference: str
+    reference_seconds: Tuple[float, ...]
+    rows: Tuple[MethodAgreementRow, ...]
+
+    def __getitem__(self, method: str) -> MethodAgreementRow:
+        for row in self.rows:
+            if row.method == method:
+                return row
+        raise UnknownNameError(f"no method {method!r} here; compared: {[r.method for r in self.rows]}")
+
+    def to_dict(self) -> dict:
+        return {"reference": self.reference, "reference_seconds": list(self.reference_seconds),
+                "rows": [r.to_dict() for r in self.rows]}

@@ -99,7 +99,7 @@ class ExplorerView:
         pngs = [self.decoded_png, self.error_png, self.bitmap_png, self.overlay_png]
         return sum(a.nbytes for a in arrays if a is not None) + sum(len(p) for p in pngs if p is not None)
 
-    def numbers(self) -> dict:
+    def to_dict(self) -> dict:
         """The numbers of this view as a JSON-ready dict (no arrays, no images)."""
 
         def num(v):

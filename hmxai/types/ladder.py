@@ -52,8 +52,11 @@ class RateLadder:
         """``original`` or ``jpeg q30``: a short name of a row."""
         return "original" if row == 0 else f"{self.codecs[row - 1]} q{self.qualities[row - 1]}"
 
-    def rows(self) -> List[dict]:
-        """One plain dict per row (name, bpp, PSNR, MS-SSIM, top-1), for tables and JSON."""
+    def to_dict(self) -> dict:
+        """JSON-ready: the task and one plain dict per row (name, bpp, PSNR, MS-SSIM, top-1); no images."""
+        return {"task": self.task, "rows": self._rows()}
+
+    def _rows(self) -> List[dict]:
         out = []
         for i, p in enumerate(self.predictions):
             r = {"row": i, "codec": None if i == 0 else self.codecs[i - 1],
@@ -92,6 +95,15 @@ class PixelExplanation:
     intercepts: Optional[Tuple[float, ...]] = None
     fit_scores: Optional[Tuple[float, ...]] = None
     params: Tuple[Tuple[str, object], ...] = ()
+
+    def to_dict(self) -> dict:
+        """JSON-ready: method, target, probabilities, timing, settings; LIME's superpixel weights (maps by shape)."""
+        return {"method": self.method, "target": self.target, "target_label": self.target_label,
+                "probabilities": list(self.probabilities), "seconds": self.seconds, "params": dict(self.params),
+                "maps_shape": list(self.maps.shape),
+                "superpixel_weights": None if self.weights is None else self.weights.tolist(),
+                "intercepts": None if self.intercepts is None else list(self.intercepts),
+                "fit_scores": None if self.fit_scores is None else list(self.fit_scores)}
 
     def shared_scale(self) -> float:
         """One colour limit for every map (largest absolute value), so rows are comparable."""
@@ -147,6 +159,10 @@ class PixelFaithfulness:
     insertion: Tensor
     random_deletion: Tensor
     random_insertion: Tensor
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "baseline": self.baseline, "fractions": list(self.fractions),
+                **{k: getattr(self, k).tolist() for k in ("deletion", "insertion", "random_deletion", "random_insertion")}}
 
     def auc(self, curves: Tensor) -> Tensor:
         """Trapezoid area over the fractions, per row: (1 + R, K) -> (1 + R,)."""

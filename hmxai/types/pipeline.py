@@ -105,6 +105,13 @@ class LatentResult:
         """(B,) estimated bits per pixel of the original image."""
         return self.estimated_bits / self.num_pixels
 
+    def to_dict(self) -> dict:
+        """JSON-ready summary: shapes and the estimated rates (the tensors themselves stay out)."""
+        return {"codec": self.codec, "quality": self.quality, "image_size": list(self.image_size),
+                "padded_size": list(self.padded_size), "latent_shape": list(self.y_hat.shape),
+                "estimated_bpp": self.estimated_bpp.tolist(), "side_bits": self.side_bits.tolist(),
+                "bits_per_channel": self.bits_per_channel.tolist()}
+
 
 @dataclass(frozen=True)
 class EncodedImage:
@@ -158,6 +165,12 @@ class EncodedImage:
         """Bytes the hmxai container adds to the payload."""
         return self.file_bytes - len(self.payload)
 
+    def to_dict(self) -> dict:
+        """JSON-ready: everything but the payload's bytes (given by their count)."""
+        return {"codec": self.codec, "quality": self.quality, "image_size": list(self.image_size),
+                "payload_bytes": len(self.payload), "file_bytes": self.file_bytes,
+                "measured_bpp": self.measured_bpp, "params": dict(self.params)}
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -170,6 +183,9 @@ class Prediction:
     @property
     def top1(self) -> int:
         return self.indices[0]
+
+    def to_dict(self) -> dict:
+        return {"labels": list(self.labels), "indices": list(self.indices), "probabilities": list(self.probabilities)}
 
 
 @dataclass(frozen=True)
@@ -208,6 +224,37 @@ class PipelineResult:
     @property
     def correct_decoded(self) -> Optional[bool]:
         return None if self.label is None else self.decoded.top1 == self.label
+
+    def table(self) -> str:
+        """The result as the human-readable table ``hmxai run`` prints."""
+        r = self
+        h, w = r.image_size
+        est = "n/a (classical codec: no entropy model)" if r.estimated_bpp is None else f"{r.estimated_bpp:.4f}"
+        lines = [
+            f"image        {r.image_name} ({w}x{h})",
+            f"codec        {r.codec}  quality {r.quality}"
+            + (f"  weights {r.codec_weights}" if r.codec_weights else ""),
+            f"task         {r.task}  weights {r.task_weights}",
+            f"bpp measured {r.measured_bpp:.4f}  (payload bytes; hmxai file {r.file_bytes} B)",
+            f"bpp estimate {est}",
+            f"PSNR         {r.psnr:.2f} dB",
+            f"MS-SSIM      {r.ms_ssim:.4f}",
+            f"encode       {1000 * r.encode_seconds:.0f} ms   decode {1000 * r.decode_seconds:.0f} ms",
+            f"{'rank':<5}{'original':<34}{'decoded':<34}",
+        ]
+        for i in range(len(r.original.labels)):
+            a = f"{r.original.labels[i][:24]} {r.original.probabilities[i]:.3f}"
+            b = f"{r.decoded.labels[i][:24]} {r.decoded.probabilities[i]:.3f}"
+            lines.append(f"{i + 1:<5}{a:<34}{b:<34}")
+        lines.append(f"top-1 agrees {'yes' if r.top1_agreement else 'NO'}")
+        if r.codec_weights and r.codec_weights.startswith("random-init"):
+            lines.append("note         untrained codec weights: these numbers show the machinery, not the codec")
+        if r.label is not None:
+            lines.append(
+                f"label {r.label}: original {'correct' if r.correct_original else 'wrong'}, "
+                f"decoded {'correct' if r.correct_decoded else 'wrong'}"
+            )
+        return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict; estimated and measured bpp stay separate fields.

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
-from hmxai.explore.engine import METHODS, ExplorerEngine, quality_value
+from hmxai.explore.engine import ExplorerEngine, method_name, methods, quality_value
 from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
 
 #: per notebook cell: the run that made its explorers and weak references to them, so that a
@@ -70,7 +70,7 @@ class RateExplorer:
             (default: the zoo and every classical codec, all offline).
         quality: first quality (default: the middle of the codec's ladder).
         task: task model or registry name (default EfficientNet-Lite0, offline).
-        method: explanation overlay, one of :data:`hmxai.explore.engine.METHODS`.
+        method: explanation overlay, one of :func:`hmxai.explore.engine.methods` (aliases such as ``gradcam`` accepted).
         ordering: channel ordering of the budget slider (:data:`hmxai.explain.budget.ORDERINGS`); default
             ``bits`` (costliest first), which keeps the machine's decision longest (docs/channels.md);
             ``machine`` orders by single-channel importance, which predicts poorly what matters when
@@ -98,8 +98,7 @@ class RateExplorer:
             from hmxai.samples import sample_image
 
             image = sample_image("chelsea")
-        if method not in METHODS:
-            raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        method = method_name(method)
         if ordering not in ORDERINGS:
             raise InvalidArgumentError(f"ordering must be one of {', '.join(ORDERINGS)}, not {ordering!r}")
         self._image = image
@@ -135,7 +134,7 @@ class RateExplorer:
         style = {"description_width": "initial"}
         self.codec = w.Dropdown(options=list(self.engine.codecs), value=codec, description="codec", style=style)
         self.task = w.Dropdown(options=tasks, value=self.engine.task.name, description="task", style=style)
-        self.method = w.Dropdown(options=list(METHODS), value=method, description="explanation", style=style)
+        self.method = w.Dropdown(options=list(methods()), value=method, description="explanation", style=style)
         self.ordering = w.Dropdown(options=list(ORDERINGS), value=ordering, description="channel order", style=style)
         self.quality = w.SelectionSlider(options=list(ladder), value=quality, description="quality",
                                          continuous_update=True, style=style, layout=w.Layout(width="360px"))
@@ -244,7 +243,7 @@ class RateExplorer:
                 self.panel.bitmap = view.bitmap_png or b""
                 self.panel.bitmap_cell = view.bitmap_cell or 0
                 self.panel.error = view.error_png
-                self.panel.numbers = view.numbers()
+                self.panel.numbers = view.to_dict()
                 self.panel.status = "" if self.worker.idle or seconds is None else self.panel.status
             with self.bars.hold_sync():
                 if view.num_channels:
