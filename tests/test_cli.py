@@ -111,6 +111,7 @@ def test_run_without_image_uses_embedded_samples():
     assert "bpp measured" in proc.stdout and "top-1 agrees" in proc.stdout
 
 
+@pytest.mark.slow
 def test_demo_quick_and_figures_regenerate(tmp_path):
     out = json.loads(hmxai("demo", "--quick", "--out", tmp_path / "r", "--json").stdout)
     assert out["runs"] == 4

@@ -22,6 +22,7 @@ def test_lite0_loads_offline_and_sees_a_cat(lite0, chelsea):
     assert list(p.labels) == [lite0.labels[i] for i in p.indices]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_lite0_accuracy_on_imagenet_samples(lite0, data_root):
     """Real weights: top-1 on the first 40 shared ImageNet samples (measured 87 % on 150)."""

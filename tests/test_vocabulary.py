@@ -48,6 +48,7 @@ def test_result_types_use_the_one_vocabulary():
         assert not bad, (t.__name__, bad)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("codec", ["jpeg", "hmxai-vbr"])
 def test_cli_json_uses_the_one_vocabulary(codec):
     for args in (["run", "--codec", codec, "--json"],

@@ -75,6 +75,7 @@ def test_tampered_or_truncated_weights_are_refused(tmp_path):
         create_codec("bmshj2018-factorized", checkpoint=zoo_weights_path("hmxai-msh", 3))
 
 
+@pytest.mark.slow
 def test_benchmark_subset_reproduces_the_card():
     """The shipped model card's numbers, re-measured on one Kodak image (±0.05 dB, ±1 % bpp)."""
     card = zoo_card()

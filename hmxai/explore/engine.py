@@ -28,7 +28,8 @@ from torch import Tensor
 from hmxai.errors import InvalidArgumentError
 from hmxai.explore.cache import CACHE, ByteLRU
 from hmxai.explore.render import colorize, overlay, png
-from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
+from hmxai.scales import BITS_SCALE, ERROR_SCALE
+from hmxai.types.explorer import ExplorerView
 from hmxai.codecs.base import Codec
 from hmxai.types import ChannelScores, EncodedImage, LatentResult
 from hmxai.types import Rung as PublicRung

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from hmxai.plots import TWO_COLUMN, paper_style
-from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
+from hmxai.scales import BITS_SCALE, ERROR_SCALE
+from hmxai.types.explorer import ExplorerView
 
 
 def plot_view(view: ExplorerView, original, width: float = TWO_COLUMN):

@@ -14,11 +14,6 @@ import numpy as np
 
 from hmxai.types.pipeline import Prediction
 
-#: fixed colour scales of the maps, so that moving the rate slider changes what they show
-#: (not only their normalisation): |error| averaged over colour, in [0, 1] units; bits per
-#: pixel of each latent cell (its bits spread over the cell's pixels)
-ERROR_SCALE = 0.15
-BITS_SCALE = 2.0
 
 
 @dataclass(frozen=True)

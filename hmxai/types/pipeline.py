@@ -150,10 +150,10 @@ class EncodedImage:
         return self.measured_bits / self.num_pixels
 
     def to_bytes(self) -> bytes:
-        """The self-describing hmxai file (header + payload); see :mod:`hmxai.codecs.container`."""
-        from hmxai.codecs.container import dump
+        """The self-describing hmxai file (header + payload); see :mod:`hmxai.container`."""
+        from hmxai.container import write  # the ground floor: no import back into hmxai.types
 
-        return dump(self)
+        return write(self.codec, self.quality, self.image_size, self.params, self.payload)
 
     @property
     def file_bytes(self) -> int:

@@ -26,7 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
 from hmxai.explore.engine import ExplorerEngine, method_name, methods, quality_value
-from hmxai.types.explorer import BITS_SCALE, ERROR_SCALE, ExplorerView
+from hmxai.scales import BITS_SCALE, ERROR_SCALE
+from hmxai.types.explorer import ExplorerView
 
 #: per notebook cell: the run that made its explorers and weak references to them, so that a
 #: re-run of the cell closes them (explorers made by the same run live side by side)
