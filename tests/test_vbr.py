@@ -179,9 +179,17 @@ def test_resume_refuses_another_recipe(small, tmp_path):
         other.run(progress=False)
 
 
-def test_a_checkpoint_that_is_not_a_state_dict_is_refused(small, tmp_path):
-    (tmp_path / "state.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception):
+def test_a_truncated_or_foreign_checkpoint_is_a_clear_error(small, tmp_path):
+    from hmxai.errors import CheckpointError
+
+    trainer = VbrTrainer(TINY, _Sampler(small), tmp_path)
+    trainer.run(progress=False, stop_after=2)
+    data = (tmp_path / "state.pt").read_bytes()
+    (tmp_path / "state.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        VbrTrainer(TINY, _Sampler(small), tmp_path).run(progress=False)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "state.pt")
+    with pytest.raises(CheckpointError, match="not an hmxai training checkpoint"):
         VbrTrainer(TINY, _Sampler(small), tmp_path).run(progress=False)
 
 

@@ -180,7 +180,7 @@ class LearnedCodec(Codec):
         if x.shape[0] != 1:
             raise InvalidArgumentError("compress() codes one image: x must be (1, 3, H, W)")
         xp, size = pad_to_multiple(x.float(), self.pad_multiple)
-        out = self.model.compress(xp)
+        out = self._model_compress(xp)
         strings: List[bytes] = [s[0] for s in out["strings"]]  # batch of one
         params = {
             "weights": self.weights,
@@ -191,6 +191,10 @@ class LearnedCodec(Codec):
             "metric": self.metric,
         }
         return EncodedImage(self.name, self.quality, size, b"".join(strings), params)
+
+    def _model_compress(self, xp: Tensor) -> dict:
+        """CompressAI's encoder on the padded image: ``{"strings", "shape"}``."""
+        return self.model.compress(xp)
 
     def _split(self, encoded: EncodedImage) -> Tuple[List[bytes], Tuple[int, int], Tuple[int, int]]:
         p = encoded.params

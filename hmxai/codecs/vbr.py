@@ -13,7 +13,7 @@ gain): a symbol of 0 decodes to ``means`` exactly, the most probable value.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from torch import Tensor
@@ -89,23 +89,8 @@ class VariableRateCodec(LearnedCodec):
                             z=z, z_hat=z_hat, z_likelihoods=z_lik, means=means, scales=scales)
 
     # ------------------------------------------------------------------ bitstream
-    @torch.no_grad()
-    def compress(self, x: Tensor) -> EncodedImage:
-        check_batch(x)
-        if x.shape[0] != 1:
-            raise InvalidArgumentError("compress() codes one image: x must be (1, 3, H, W)")
-        xp, size = pad_to_multiple(x.float(), self.pad_multiple)
-        out = self.model.compress(xp, stage=2, inputscale=self.gain)  # CompressAI's vbr encoder
-        strings: List[bytes] = [s[0] for s in out["strings"]]
-        params = {
-            "weights": self.weights,
-            "weights_id": self.weights_id,
-            "lengths": [len(s) for s in strings],
-            "shape": [int(v) for v in out["shape"]],
-            "padded": [int(v) for v in xp.shape[-2:]],
-            "metric": self.metric,
-        }
-        return EncodedImage(self.name, self.quality, size, b"".join(strings), params)
+    def _model_compress(self, xp: Tensor) -> dict:
+        return self.model.compress(xp, stage=2, inputscale=self.gain)  # CompressAI's vbr encoder at this gain
 
     @torch.no_grad()
     def decode_latent(self, encoded: EncodedImage):

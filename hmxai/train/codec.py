@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from hmxai.errors import InvalidArgumentError, MissingFileError
+from hmxai.train.checkpoint import load_state, save_state
 from hmxai.train.config import TrainConfig
 from hmxai.train.data import CropSampler
 
@@ -113,14 +114,12 @@ class CodecTrainer:
             "quality": self.quality,
             "total": self.total,
         }
-        tmp = self.state_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.state_path)  # atomic: a crash never leaves half a checkpoint
+        save_state(state, self.state_path)
 
     def resume(self) -> bool:
         if not self.state_path.is_file():
             return False
-        state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        state = load_state(self.state_path, self.device)
         saved = json.loads(state["config"])
         ignore = ("steps", "warm_steps", "stage_steps", "checkpoint_every", "device")  # step count: via total
         current = json.loads(json.dumps(self.config.to_dict()))  # tuples as JSON lists

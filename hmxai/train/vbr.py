@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from hmxai.errors import InvalidArgumentError
+from hmxai.train.checkpoint import load_state, save_state
 from hmxai.train.vbr_config import VbrConfig
 
 
@@ -142,14 +143,12 @@ class VbrTrainer:
         }
         if self._cuda_noise_state is not None:
             state["cuda_rng"] = self._cuda_noise_state
-        tmp = self.state_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.state_path)  # atomic: a crash never leaves half a checkpoint
+        save_state(state, self.state_path)
 
     def resume(self) -> bool:
         if not self.state_path.is_file():
             return False
-        state = torch.load(self.state_path, map_location=self.device, weights_only=True)
+        state = load_state(self.state_path, self.device)
         saved = json.loads(state["config"])
         ignore = ("device", "checkpoint_every", "val_every")
         differs = [k for k, v in self.config.to_dict().items() if k not in ignore and saved.get(k) != v]
