@@ -82,7 +82,8 @@ def read(data: bytes) -> Tuple[str, object, Tuple[int, int], bytes, dict]:
         raise BitstreamError(f"hmxai file header is malformed: {exc}") from exc
     if not (
         isinstance(codec, str)
-        and isinstance(quality, (int, float)) and not isinstance(quality, bool) and math.isfinite(quality)
+        and ((isinstance(quality, int) and not isinstance(quality, bool))
+             or (isinstance(quality, float) and math.isfinite(quality)))
         and all(isinstance(v, int) and v > 0 for v in size)
         and isinstance(params, dict)
     ):

@@ -102,7 +102,7 @@ def run_pipeline(
     x = load_image(image, max_pixels=max_pixels)
     if image_name is None:
         image_name = str(image) if isinstance(image, (str, os.PathLike)) else "image"
-    rung = decode(x, codec, task)
+    rung = decode(x, codec, task, max_pixels=max_pixels)
     return pipeline_result(rung, task.predict(x, k=5)[0], task, image_name=image_name, label=label)
 
 

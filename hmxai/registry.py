@@ -83,3 +83,14 @@ def quality_arg(text: str):
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"quality must be finite, got {text!r}")
     return int(value) if value.is_integer() and "." not in text else value
+
+
+def quality_value(quality):
+    """A quality as codecs store it: an int when integral (3, not 3.0 or numpy's 3), else a float."""
+    import math
+
+    try:
+        q = float(quality)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"quality must be a number, got {quality!r}") from None
+    return int(q) if math.isfinite(q) and q.is_integer() else q

@@ -91,7 +91,10 @@ def redraw_figures(results_json: str | Path, out: Optional[str | Path] = None) -
         raise InvalidArgumentError(f"{results_json} is not a results.json written by hmxai demo: {exc}") from exc
     paths = []
     for metric, stem in FIGURES:
-        ax = plot_rate_quality(rows, metric)
+        try:
+            ax = plot_rate_quality(rows, metric)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidArgumentError(f"{results_json} is not a results.json written by hmxai demo: {exc!r}") from exc
         for ext in ("pdf", "png"):
             path = out / f"{stem}.{ext}"
             ax.figure.savefig(path)

@@ -69,3 +69,20 @@ def test_unknown_codec_in_a_valid_file(encoded):
 
     with pytest.raises(BitstreamError, match="unknown codec"):
         codec_for(load(dump(replace(encoded, codec="mystery"))))
+
+
+def test_a_header_with_an_absurd_quality_is_a_bitstream_error():
+    import json as _json
+    import struct
+    import zlib
+
+    from hmxai.container import MAGIC, VERSION
+
+    header = _json.dumps({"codec": "jpeg", "quality": 10**400, "height": 1, "width": 1, "params": {}}).encode()
+    body = MAGIC + struct.pack(">BI", VERSION, len(header)) + header + b"x"
+    data = body + struct.pack(">I", zlib.crc32(body))
+    assert load(data).quality == 10**400  # the container reads any integer; the codec refuses it
+    nan = body.replace(b"1" + b"0" * 400, b"NaN")
+    bad = nan[:7] + struct.pack(">I", len(nan) - 11 - 1) + nan[11:]
+    with pytest.raises(BitstreamError):
+        load(bad + struct.pack(">I", zlib.crc32(bad)))

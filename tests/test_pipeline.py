@@ -43,3 +43,13 @@ def test_pipeline_by_names_and_lossless_agreement(small):
     assert r.psnr > 40 and r.top1_agreement
     with pytest.raises(ValueError, match="quality"):
         run_pipeline(small, create_codec("jpeg", quality=10), quality=20)
+
+
+def test_max_pixels_reaches_every_step(monkeypatch, small):
+    """run_pipeline(max_pixels=...) is the limit for the whole run, not only for loading."""
+    from hmxai.errors import InvalidImageError
+
+    monkeypatch.setenv("HMXAI_MAX_PIXELS", "1000")
+    with pytest.raises(InvalidImageError):
+        run_pipeline(small, "jpeg")
+    assert run_pipeline(small, "jpeg", max_pixels=10_000).measured_bpp > 0

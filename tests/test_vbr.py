@@ -258,3 +258,65 @@ def test_cli_trains_resumes_and_exports_a_tiny_run(tmp_path, chelsea):
     x = chelsea[..., :64, :64]
     y_hat, _ = codec.decode_latent(load(dump(codec.compress(x))))
     assert torch.equal(y_hat, codec.analyze(x).y_hat)
+
+
+def test_symbols_invert_the_offsets_exactly_even_when_they_are_large():
+    """compress_latent recovers integer symbols of any y_hat on the grid, whatever the size of the learned
+    offset (it grows with the scale): they decode to exactly y_hat, and are the original symbols wherever
+    the offset keeps the sign (where it does not, two symbols can decode alike: either is a valid stream)."""
+    from hmxai.codecs.vbr import dequantize, symbols_of
+
+    codec = create_codec("hmxai-vbr", quality=6)
+    g = torch.Generator().manual_seed(0)
+    symbols = torch.randint(-40, 41, (1, 128, 4, 4), generator=g).float()
+    scales = torch.exp(torch.empty(1, 128, 4, 4).uniform_(-3, 6, generator=g))  # 0.05 .. 400
+    means = torch.randn(1, 128, 4, 4, generator=g)
+    with torch.no_grad():
+        y_hat = dequantize(codec.model, symbols, scales, means, codec.gain)
+        back = symbols_of(codec.model, y_hat, scales, means, codec.gain)
+        assert torch.equal(dequantize(codec.model, back, scales, means, codec.gain), y_hat)
+        offsets = (y_hat - means) * codec.gain * torch.sign(symbols) - symbols.abs()
+        kept = (symbols.abs() + offsets > 0) | (symbols == 0)
+        assert torch.equal(back[kept], symbols[kept]) and kept.float().mean() > 0.9
+
+
+def test_straight_through_rate_is_switched_off_even_when_a_step_fails(small, tmp_path):
+    trainer = VbrTrainer(replace(TINY, stage_steps=(0, 0, 3)), _Sampler(small), tmp_path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    trainer.model.forward = broken
+    with pytest.raises(RuntimeError, match="out of memory"):
+        trainer.train_step()
+    gc, eb = trainer.model.gaussian_conditional, trainer.model.entropy_bottleneck
+    assert "quantize" not in gc.__dict__ and "quantize" not in eb.__dict__ and gc.training and eb.training
+
+
+def test_a_bad_config_file_is_a_clear_error(tmp_path):
+    from hmxai.errors import InvalidArgumentError
+
+    (tmp_path / "a.json").write_text("{not json")
+    (tmp_path / "b.json").write_text('{"lambdas": 3}')
+    (tmp_path / "c.json").write_text('{"lr": 1, "nonsense": 2}')
+    for name, match in (("a", "cannot be read as JSON"), ("b", "invalid config"), ("c", "unknown config keys")):
+        with pytest.raises(InvalidArgumentError, match=match):
+            VbrConfig.from_json(tmp_path / f"{name}.json")
+
+
+def test_time_budget_scaling_shrinks_the_warm_up_too():
+    c = VbrConfig(stage_steps=(6000, 48000, 6000), warmup=500)
+    short = c.scaled_to(2000)
+    assert short.total == 2000 and short.warmup == 17 and short.warmup < short.stage_steps[0]
+
+
+def test_fractional_rungs_in_a_rate_ladder(small):
+    ladder = hmxai_rate_ladder(small, {"hmxai-vbr": [2.5, 4]})
+    assert ladder.qualities == (2.5, 4) and [r.quality for r in ladder.rungs] == [2.5, 4]
+    assert ladder.measured_bpp[0] == create_codec("hmxai-vbr", quality=2.5).compress(small).measured_bpp
+
+
+def hmxai_rate_ladder(*args, **kwargs):
+    from hmxai.explain.ladder import rate_ladder
+
+    return rate_ladder(*args, **kwargs)

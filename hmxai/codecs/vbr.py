@@ -36,6 +36,19 @@ def dequantize(model: VariableRateMSH, symbols: Tensor, scales: Tensor, means: T
     return signs * (q_abs + offsets) * rescale + means
 
 
+def symbols_of(model: VariableRateMSH, y_hat: Tensor, scales: Tensor, means: Tensor, gain: Tensor) -> Tensor:
+    """The integer symbols whose :func:`dequantize` is ``y_hat``: the learned offset (a function of the
+    scale and the gain alone) is taken off before rounding, so any offset size inverts exactly."""
+    v = (y_hat - means) * gain
+    stdev = model.gaussian_conditional.lower_bound_scale(scales * gain)
+    offsets = -model.QuantABCD(torch.stack((stdev, gain.expand(stdev.shape)), dim=4)).squeeze(4)
+    same = torch.round(v.abs() - offsets).clamp(min=1)  # |s| if |s| + offset > 0 (the sign kept)
+    flipped = torch.round(-v.abs() - offsets).clamp(min=1)  # |s| if an offset below -1 flipped the sign
+    keep = (same + offsets - v.abs()).abs() <= (-(flipped + offsets) - v.abs()).abs()  # the one that fits
+    symbols = torch.where(keep, torch.sign(v) * same, -torch.sign(v) * flipped)
+    return torch.where(y_hat == means, torch.zeros_like(symbols), symbols)  # symbol 0 decodes to the mean exactly
+
+
 class VariableRateCodec(LearnedCodec):
     """A variable-rate model at one (possibly fractional) quality.
 
@@ -51,6 +64,14 @@ class VariableRateCodec(LearnedCodec):
         self.scale: QualityScale = model.scale
         super().__init__(model, name, quality, (1, model.scale.levels), "mse", weights)
         self.family = "mean-scale-vbr"
+
+    def at(self, quality) -> "VariableRateCodec":
+        """The same model at another quality (shared weights, nothing rebuilt)."""
+        import copy
+
+        other = copy.copy(self)
+        other.quality = self.check_quality(quality)
+        return other
 
     def check_quality(self, quality):
         q = self.scale.check(quality)
@@ -127,7 +148,7 @@ class VariableRateCodec(LearnedCodec):
             raise InvalidArgumentError(f"y_hat must be shaped like the latent {tuple(latent.y_hat.shape)}, "
                              f"got {tuple(y_hat.shape)}")
         m, g = self.model, self.gain
-        symbols = torch.round((y_hat - latent.means) * g)
+        symbols = symbols_of(m, y_hat, latent.scales, latent.means, g)
         if not torch.allclose(dequantize(m, symbols, latent.scales, latent.means, g), y_hat, atol=1e-4, rtol=0):
             raise InvalidArgumentError(f"{self.name}: y_hat is not on the quantization grid of quality {self.quality}")
         if indexes is None:

@@ -59,8 +59,10 @@ class QualityScale:
     def check(self, quality) -> float:
         """``quality`` as a float, or a clear error (NaN, bool, out of range, not a number)."""
         try:
-            if isinstance(quality, (bool, str, bytes)):
+            if isinstance(quality, (bool, str, bytes)) or type(quality).__name__ == "bool_":
                 raise TypeError
+            if hasattr(quality, "dtype") and (getattr(quality, "ndim", 0) != 0 or "bool" in str(quality.dtype)):
+                raise TypeError  # arrays and boolean scalars of numpy or torch
             q = float(quality)  # ints, floats, numpy scalars, 0-d tensors
         except (TypeError, ValueError, RuntimeError):
             raise RateLadderError(f"quality must be a number in 1..{self.levels}, got {quality!r}") from None

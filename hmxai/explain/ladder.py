@@ -37,6 +37,7 @@ def default_qualities(codec: str) -> Tuple[int, ...]:
 def _rungs(codec: CodecSpec, qualities: Optional[Sequence[int]]) -> List[Tuple[object, int]]:
     from hmxai.codecs import create_codec
     from hmxai.codecs.base import Codec
+    from hmxai.registry import quality_value
 
     if isinstance(codec, Codec):
         if qualities is not None and list(qualities) != [codec.quality]:
@@ -49,7 +50,8 @@ def _rungs(codec: CodecSpec, qualities: Optional[Sequence[int]]) -> List[Tuple[o
     rungs = []
     for name, qs in codec.items():
         for q in (default_qualities(name) if qs is None else qs):
-            rungs.append((create_codec(name, quality=int(q)), int(q)))
+            q = quality_value(q)  # an int, or a fraction for a variable-rate codec
+            rungs.append((create_codec(name, quality=q), q))
     if not rungs:
         raise InvalidArgumentError("the ladder has no rung: give at least one quality")
     return rungs

@@ -17,6 +17,7 @@ and the codec weights, so a re-run cell or a second explorer on the same image r
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
@@ -28,6 +29,7 @@ from torch import Tensor
 from hmxai.errors import InvalidArgumentError
 from hmxai.explore.cache import CACHE, ByteLRU
 from hmxai.explore.render import colorize, overlay, png
+from hmxai.registry import quality_value  # noqa: F401  (re-exported: the UI imports it from here)
 from hmxai.scales import BITS_SCALE, ERROR_SCALE
 from hmxai.types.explorer import ExplorerView
 from hmxai.codecs.base import Codec
@@ -54,12 +56,6 @@ def method_name(method: str) -> str:
 
 #: the explorer's slider step over a variable-rate codec's continuous quality
 CONTINUOUS_STEP = 0.25
-
-
-def quality_value(quality):
-    """A quality as codecs store it: an int when integral (3, not 3.0 or numpy's 3), else a float."""
-    q = float(quality)
-    return int(q) if q.is_integer() else q
 
 
 
@@ -177,7 +173,8 @@ class ExplorerEngine:
         for name in self.codecs:
             CODECS.entry(name)  # unknown names fail here, with the list of known ones
         self._qualities = {k: tuple(quality_value(q) for q in v) for k, v in (qualities or {}).items()}
-        self._codecs: Dict[tuple, Codec] = {}  # this engine's codec objects (not a module-level cache)
+        self._codecs: Dict[tuple, Codec] = {}
+        self._codecs_lock = threading.Lock()  # this engine's codec objects (not a module-level cache)
         for name, qs in self._qualities.items():
             if name not in self.codecs or not qs:
                 raise InvalidArgumentError(f"qualities given for {name!r}, which is not among the codecs or has none")
@@ -220,13 +217,13 @@ class ExplorerEngine:
         """This engine's codec object of (name, quality), made once; every quality of a variable-rate
         codec shares one model."""
         key = (name, quality)
-        if key not in self._codecs:
-            from hmxai.codecs import create_codec
+        with self._codecs_lock:  # the UI thread and the worker both ask
+            if key not in self._codecs:
+                from hmxai.codecs import create_codec
 
-            sibling = next((c for (n, _), c in self._codecs.items() if n == name and c.continuous), None)
-            self._codecs[key] = (create_codec(name, quality=quality) if sibling is None else
-                                 type(sibling)(sibling.model, name, quality, sibling.weights))
-        return self._codecs[key]
+                sibling = next((c for (n, _), c in self._codecs.items() if n == name and c.continuous), None)
+                self._codecs[key] = create_codec(name, quality=quality) if sibling is None else sibling.at(quality)
+            return self._codecs[key]
 
     def _check_codec(self, codec: str) -> None:
         if codec not in self.codecs:

@@ -27,7 +27,8 @@ def average_curves(results: Iterable, metric: str) -> Dict[str, List[Tuple[float
         groups[(r["codec"], r["quality"])].append(r)
     curves: Dict[str, List[Tuple[float, float]]] = defaultdict(list)
     for (codec, _), rows in groups.items():
-        bpp = float(np.mean([row["measured_bpp"] for row in rows]))
+        bpp = float(np.mean([row["measured_bpp"] if "measured_bpp" in row else row["bpp_measured"]  # noqa: vocabulary
+                             for row in rows]))  # results.json files written before the one vocabulary too
         val = float(np.mean([float(row[metric]) for row in rows]))
         curves[codec].append((bpp, val))
     return {c: sorted(points) for c, points in sorted(curves.items())}

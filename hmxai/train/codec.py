@@ -119,7 +119,7 @@ class CodecTrainer:
     def resume(self) -> bool:
         if not self.state_path.is_file():
             return False
-        state = load_state(self.state_path, self.device)
+        state = load_state(self.state_path, "cpu")  # RNG states must stay CPU tensors; weights move on load
         saved = json.loads(state["config"])
         ignore = ("steps", "warm_steps", "stage_steps", "checkpoint_every", "device")  # step count: via total
         current = json.loads(json.dumps(self.config.to_dict()))  # tuples as JSON lists
@@ -245,4 +245,4 @@ def _trained_weights(quality_dir: Path, who: str) -> Dict[str, Tensor]:
     """The model weights of a finished quality folder (``summary.json`` marks it finished)."""
     if not (quality_dir / "summary.json").is_file():
         raise MissingFileError(f"{who}: {quality_dir} has not finished training")
-    return torch.load(quality_dir / "state.pt", map_location="cpu", weights_only=True)["model"]
+    return load_state(quality_dir / "state.pt", "cpu")["model"]

@@ -75,7 +75,12 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "TrainConfig":
-        raw = json.loads(Path(path).read_text())
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError(f"config {str(path)!r} cannot be read as JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise InvalidArgumentError(f"config {str(path)!r} must hold a JSON object")
         raw.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
@@ -84,7 +89,10 @@ class TrainConfig:
         for key in ("lambdas", "warm_start", "data", "stage_steps"):
             if raw.get(key) is not None:
                 raw[key] = tuple(raw[key])
-        return cls(**raw)
+        try:
+            return cls(**raw)
+        except (TypeError, ValueError) as exc:  # a value of the wrong type or shape
+            raise InvalidArgumentError(f"invalid config: {exc}") from exc
 
     def to_dict(self) -> dict:
         return asdict(self)

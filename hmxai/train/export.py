@@ -8,6 +8,8 @@ from typing import Dict, List
 
 import torch
 
+from hmxai.train.checkpoint import load_state
+
 from hmxai.errors import MissingFileError
 from hmxai.train.codec import build_model
 from hmxai.train.config import TrainConfig
@@ -64,7 +66,7 @@ def export_zoo(run_dir: str | Path, out_dir: str | Path, name: str = "hmxai-msh"
         summary_path = run_dir / f"q{q}" / "summary.json"
         if not summary_path.is_file():
             raise MissingFileError(f"quality {q} has not finished training in {run_dir}")
-        state = torch.load(run_dir / f"q{q}" / "state.pt", map_location="cpu", weights_only=True)
+        state = load_state(run_dir / f"q{q}" / "state.pt", "cpu")
         model = build_model(config)
         model.load_state_dict(state["model"])
         model.update(force=True)

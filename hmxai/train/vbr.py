@@ -102,7 +102,7 @@ class VbrTrainer:
         self.device = torch.device(config.device)
         torch.manual_seed(config.seed)
         self.model = build_vbr_model(config)
-        if config.init_from is not None:
+        if config.init_from is not None and not (self.out_dir / "state.pt").is_file():  # a resumed run has its own
             self.model.load_state_dict(load_vbr_weights(config.init_from))
         self.model = self.model.to(self.device).train()
         self.ema = build_vbr_model(config).to(self.device)
@@ -148,7 +148,7 @@ class VbrTrainer:
     def resume(self) -> bool:
         if not self.state_path.is_file():
             return False
-        state = load_state(self.state_path, self.device)
+        state = load_state(self.state_path, "cpu")  # RNG states must stay CPU tensors; weights move on load
         saved = json.loads(state["config"])
         ignore = ("device", "checkpoint_every", "val_every")
         differs = [k for k, v in self.config.to_dict().items() if k not in ignore and saved.get(k) != v]
@@ -201,27 +201,29 @@ class VbrTrainer:
         self.opt.zero_grad(set_to_none=True)
         self.aux_opt.zero_grad(set_to_none=True)
         set_ste_rate(self.model, stage == 3)
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.set_rng_state(self._noise_state)
-            if self._cuda_noise_state is not None:
-                torch.cuda.set_rng_state(self._cuda_noise_state, self.device)
-            if stage == 1:
-                out = self.model(x, stage=1)
-            else:
-                out = self.model(x, stage=2, inputscale=gain)
-            self._noise_state = torch.get_rng_state()
-            if self._cuda_noise_state is not None:
-                self._cuda_noise_state = torch.cuda.get_rng_state(self.device)
-        losses = rd_loss(out, x, lmbda)
-        losses["loss"].backward()
-        if c.clip:
-            torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], c.clip)
-        self.opt.step()
-        aux = self.model.aux_loss()
-        aux.backward()
-        self.aux_opt.step()
-        set_ste_rate(self.model, False)
+        try:
+            devices = [self.device.index or 0] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                torch.set_rng_state(self._noise_state)
+                if self._cuda_noise_state is not None:
+                    torch.cuda.set_rng_state(self._cuda_noise_state, self.device)
+                if stage == 1:
+                    out = self.model(x, stage=1)
+                else:
+                    out = self.model(x, stage=2, inputscale=gain)
+                self._noise_state = torch.get_rng_state()
+                if self._cuda_noise_state is not None:
+                    self._cuda_noise_state = torch.cuda.get_rng_state(self.device)
+            losses = rd_loss(out, x, lmbda)
+            losses["loss"].backward()
+            if c.clip:
+                torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], c.clip)
+            self.opt.step()
+            aux = self.model.aux_loss()
+            aux.backward()
+            self.aux_opt.step()
+        finally:
+            set_ste_rate(self.model, False)  # also on an error or Ctrl-C mid-step
         self._update_ema()
         self.step += 1
         mse = float(losses["mse"].detach())

@@ -110,11 +110,17 @@ class VbrConfig:
         new = [max(1, round(v * ratio)) if v else 0 for v in s]
         new[0] = max(new[0], min(done, s[0]))
         new[1] = max(1, total - new[0] - new[2]) if s[1] else 0
-        return replace(self, stage_steps=tuple(new))
+        warmup = max(1, round(self.warmup * min(1.0, ratio)))  # a short run must not spend stage 1 warming up
+        return replace(self, stage_steps=tuple(new), warmup=warmup)
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "VbrConfig":
-        raw = json.loads(Path(path).read_text())
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidArgumentError(f"config {str(path)!r} cannot be read as JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise InvalidArgumentError(f"config {str(path)!r} must hold a JSON object")
         raw.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(raw)
 
@@ -125,12 +131,15 @@ class VbrConfig:
         if unknown:
             raise InvalidArgumentError(f"unknown config keys: {sorted(unknown)}")
         raw = dict(raw)
-        for key in ("lambdas", "stage_steps", "data", "val_qualities"):
-            if raw.get(key) is not None:
-                raw[key] = tuple(raw[key])
-        if raw.get("downscale") is not None:
-            raw["downscale"] = tuple((str(f), float(lo), float(hi)) for f, lo, hi in raw["downscale"])
-        return cls(**raw)
+        try:
+            for key in ("lambdas", "stage_steps", "data", "val_qualities"):
+                if raw.get(key) is not None:
+                    raw[key] = tuple(raw[key])
+            if raw.get("downscale") is not None:
+                raw["downscale"] = tuple((str(f), float(lo), float(hi)) for f, lo, hi in raw["downscale"])
+            return cls(**raw)
+        except (TypeError, ValueError) as exc:  # a value of the wrong type or shape
+            raise InvalidArgumentError(f"invalid config: {exc}") from exc
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))  # tuples as JSON lists

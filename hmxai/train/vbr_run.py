@@ -16,6 +16,8 @@ from typing import Dict, List, Optional
 
 import torch
 
+from hmxai.train.checkpoint import load_state
+
 from hmxai.errors import InvalidArgumentError, MissingFileError
 from hmxai.train.vbr_config import VbrConfig
 
@@ -123,7 +125,7 @@ def export_vbr(run_dir: str | Path, path: str | Path, which: str = "ema", fp16: 
         steps = log.get("steps", 0)
     else:
         config = VbrConfig.from_json(run_dir / "config.json")
-        state = torch.load(run_dir / "state.pt", map_location="cpu", weights_only=True)
+        state = load_state(run_dir / "state.pt", "cpu")
         weights, steps = state[which], int(state["step"])
     model = build_vbr_model(config)
     model.load_state_dict(weights)
@@ -164,7 +166,7 @@ def stage_facts(run_dir: str | Path) -> Dict:
         if "config" not in facts:
             facts["config"] = json.loads((run_dir / "config.json").read_text())
     else:
-        state = torch.load(run_dir / "state.pt", map_location="cpu", weights_only=True)
+        state = load_state(run_dir / "state.pt", "cpu")
         facts = {"steps": int(state["step"]), "wall_seconds": round(float(state["elapsed"]), 1),
                  "device": "cpu", "history": json.loads(state["history"]),
                  "validation": json.loads(state["val_log"]),
@@ -173,13 +175,24 @@ def stage_facts(run_dir: str | Path) -> Dict:
     return facts
 
 
+def _run_config(run_dir: Path) -> Dict:
+    """A run folder's config: ``config.json``, or the one a GPU run's ``*-log.json`` carries."""
+    if (run_dir / "config.json").is_file():
+        return json.loads((run_dir / "config.json").read_text())
+    log = next(run_dir.glob("*-log.json"), None)
+    if log is None:
+        raise MissingFileError(f"{str(run_dir)!r} has no config.json nor *-log.json: not a training run folder")
+    return json.loads(log.read_text())["config"]
+
+
 def stage_chain(run_dir: str | Path) -> List[Path]:
     """The run folders that led to ``run_dir``, first first: each stage's ``init_from`` names the
     weights its predecessor exported (relative paths from the working directory)."""
-    chain, here = [], Path(run_dir)
+    here = Path(run_dir)
+    chain, here = [], here.parent if here.is_file() else here
     while True:
         chain.insert(0, here)
-        init = json.loads((here / "config.json").read_text()).get("init_from")
+        init = _run_config(here).get("init_from")
         if not init:
             return chain
         here = Path(init).parent
