@@ -31,7 +31,8 @@ ANCHORS = {
 }
 ZOO = "hmxai-msh"
 #: per codec: the qualities measured (a variable-rate codec: its continuous curve, named points included)
-CODEC_QUALITIES = {"hmxai-msh": tuple(range(1, 6)), "hmxai-vbr": tuple(1 + 0.5 * i for i in range(11))}
+CODEC_QUALITIES = {"hmxai-msh": tuple(range(1, 6)),
+                   "hmxai-vbr": tuple(int(q) if q.is_integer() else q for q in (1 + 0.5 * i for i in range(11)))}
 
 
 def curve(results):

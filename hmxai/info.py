@@ -80,9 +80,10 @@ def _card_summary(card: Dict[str, Any]) -> Dict[str, Any]:
         }
     bd = (card["kodak"].get("bd_rate_psnr") or {}).get(card["name"], {})
     cfg = card["training"]["config"]
-    return {"architecture": f"{cfg['arch']} N={cfg['N']} M={cfg['M']}", "qualities": qualities,
+    return {"architecture": f"{cfg.get('arch', 'mbt2018-mean-vbr')} N={cfg['N']} M={cfg['M']}", "qualities": qualities,
             "kodak_images": len(card["kodak"]["images"]), "bd_rate_psnr_vs_jpeg": bd.get("vs_jpeg_cubic"),
-            "bd_rate_psnr_vs": bd.get("zoo_vs", {}), "page": "docs/model-card.md"}
+            "bd_rate_psnr_vs": bd.get("zoo_vs", {}),
+            "page": "docs/model-card.md" if card["name"] == "hmxai-msh" else f"docs/model-card-{card['name'].split('-')[-1]}.md"}
 
 
 def _task_rows():

@@ -102,6 +102,13 @@ def render_markdown(card: Dict) -> str:
     return "\n".join(lines)
 
 
+def _pct(v) -> str:
+    """A BD-rate in percent, or why it is undefined (the curves do not overlap in PSNR)."""
+    if isinstance(v, str):
+        return "undefined (no PSNR overlap)" if "overlap" in v else v
+    return _fmt(v, "+.1f") + " %"
+
+
 def render_vbr_markdown(card: Dict) -> str:
     """The variable-rate codec's card: recipe, stages, validation, Kodak at named and fractional points, BD."""
     t, k = card["training"], card["kodak"]
@@ -181,12 +188,12 @@ def render_vbr_markdown(card: Dict) -> str:
                   "Negative: fewer bits than JPEG at equal PSNR (cubic fit in log-rate, and pchip).", "",
                   "| codec | cubic | pchip |", "|---|---|---|"]
         for n, row in bd.items():
-            lines.append(f"| {n} | {_fmt(row.get('vs_jpeg_cubic'), '+.1f')} % | {_fmt(row.get('vs_jpeg_pchip'), '+.1f')} % |")
+            lines.append(f"| {n} | {_pct(row.get('vs_jpeg_cubic'))} | {_pct(row.get('vs_jpeg_pchip'))} |")
         zoo_vs = bd.get(name, {}).get("zoo_vs", {})
         if zoo_vs:
             lines += ["", f"## BD-rate (PSNR) of `{name}` against each codec (cubic)", "", "| against | BD-rate |",
                       "|---|---|"]
-            lines += [f"| {n} | {_fmt(v, '+.1f')} % |" for n, v in zoo_vs.items()]
+            lines += [f"| {n} | {_pct(v)} |" for n, v in zoo_vs.items()]
     lines += [
         "",
         "Anchors and the five-model `hmxai-msh` zoo: "

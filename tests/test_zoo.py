@@ -96,3 +96,31 @@ def test_card_is_complete():
     assert set(card["training"]["qualities"]) == {str(q) for q in QUALITIES}
     assert (REPO / "docs" / "model-card.md").is_file()
     assert set(card["kodak"]["results"]) >= {"hmxai-msh", "jpeg", "webp", "avif", "heif"}
+
+
+@pytest.mark.slow
+def test_vbr_card_matches_the_shipped_weights():
+    """hmxai-vbr's card, re-measured on one Kodak image at named and fractional qualities (±0.05 dB, ±1 % bpp)."""
+    card = zoo_card("hmxai-vbr")
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "kodak_card.py"), "--codec", "hmxai-vbr",
+                          "--images", "1", "--no-anchors"], capture_output=True, text=True, check=True,
+                         timeout=900).stdout
+    fresh = json.loads(out)["results"]["hmxai-vbr"]
+    for q in ("1", "2.5", "4", "6"):
+        stored = {r["image"]: r for r in card["kodak"]["results"]["hmxai-vbr"][q]["per_image"]}
+        for row in fresh[q]["per_image"]:
+            ref = stored[row["image"]]
+            assert abs(row["psnr"] - ref["psnr"]) <= 0.05
+            assert abs(row["measured_bpp"] - ref["measured_bpp"]) <= 0.01 * ref["measured_bpp"]
+
+
+def test_vbr_card_is_complete():
+    card = zoo_card("hmxai-vbr")
+    results = card["kodak"]["results"]
+    assert len(card["kodak"]["images"]) == 24
+    assert {str(q) for q in range(1, 7)} <= set(results["hmxai-vbr"])  # the named points
+    assert {"1.5", "2.5", "5.5"} <= set(results["hmxai-vbr"])  # the continuous curve
+    assert set(results) >= {"hmxai-vbr", "hmxai-msh", "jpeg", "webp", "avif", "heif"}  # the old zoo as a row
+    assert set(card["training"]["qualities"]) == {str(q) for q in range(1, 7)}
+    assert [s["run"] for s in card["training"]["stages"]][0] == "vbr-gpu"
+    assert (REPO / "docs" / "model-card-vbr.md").is_file()
