@@ -75,13 +75,7 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "TrainConfig":
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidArgumentError(f"config {str(path)!r} cannot be read as JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise InvalidArgumentError(f"config {str(path)!r} must hold a JSON object")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
+        raw = read_config(path, overrides)
         known = {f.name for f in fields(cls)}
         unknown = set(raw) - known
         if unknown:
@@ -114,6 +108,18 @@ class TrainConfig:
         if self.stage_steps is not None:
             return self.stage_steps[quality - 1]
         return self.steps if self.warm_start[quality - 1] is None else self.warm_steps
+
+
+def read_config(path: str | Path, overrides: dict) -> dict:
+    """A config file's JSON object with the non-None ``overrides`` applied; a clear error for a bad file."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidArgumentError(f"config {str(path)!r} cannot be read as JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidArgumentError(f"config {str(path)!r} must hold a JSON object")
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    return raw
 
 
 def default_config() -> TrainConfig:

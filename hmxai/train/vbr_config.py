@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from hmxai.errors import InvalidArgumentError
+from hmxai.train.config import read_config
 
 #: the codec training split (never Kodak; the ImageNet folder contributes its train part only)
 TRAIN_FOLDERS = (
@@ -115,13 +116,7 @@ class VbrConfig:
 
     @classmethod
     def from_json(cls, path: str | Path, **overrides) -> "VbrConfig":
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidArgumentError(f"config {str(path)!r} cannot be read as JSON: {exc}") from exc
-        if not isinstance(raw, dict):
-            raise InvalidArgumentError(f"config {str(path)!r} must hold a JSON object")
-        raw.update({k: v for k, v in overrides.items() if v is not None})
+        raw = read_config(path, overrides)
         return cls.from_dict(raw)
 
     @classmethod
