@@ -11,6 +11,7 @@ import torch
 from hmxai.explore.cache import ByteLRU
 from hmxai.explore.engine import ExplorerEngine, _bit_cells, _cells_to_pixels, methods
 from hmxai.explore.render import _lut, colorize, overlay, png
+from hmxai.scales import BITS_SCALE
 
 CODEC = "hmxai-msh"
 
@@ -47,13 +48,22 @@ def test_full_view_is_the_pipeline_on_real_bytes(engine, image, task):
     assert view.decoded.indices == ref.decoded.indices
     assert view.original.indices == ref.original.indices
     assert view.kept is None and view.channels_kept == view.num_channels == 96
-    decoded = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(io.BytesIO(view.decoded_png)))
+    from PIL import Image
+
+    images = engine.images(view)
+    assert engine.images(view) is images  # rendered once, cached beside the view
+    decoded = np.asarray(Image.open(io.BytesIO(images.decoded)))
     assert decoded.shape == (64, 96, 3) and np.array_equal(decoded, view.decoded_image)
+    # the bit map travels at one pixel per latent cell: its colours are the cells' values
+    cells = np.asarray(Image.open(io.BytesIO(images.bitmap)))
+    assert images.bitmap_cell == 16 and cells.shape == (4, 6, 3)
+    np.testing.assert_array_equal(cells, colorize(view.bitmap[::16, ::16], 0.0, BITS_SCALE, "viridis"))
+    assert np.array_equal(np.repeat(np.repeat(view.bitmap[::16, ::16], 16, 0), 16, 1), view.bitmap)
 
 
 def test_classical_view_has_no_latent(engine):
     view = engine.view("jpeg", 10)
-    assert view.estimated_bpp is None and view.bitmap is None and view.bitmap_png is None
+    assert view.estimated_bpp is None and view.bitmap is None and engine.images(view).bitmap is None
     assert view.num_channels is None and view.channel_bits is None and view.channels_kept is None
     assert engine.view("jpeg", 50).measured_bpp > view.measured_bpp
     with pytest.raises(ValueError, match="classical"):
@@ -156,9 +166,10 @@ def test_explanation_and_predictions_match_direct_calls(engine, task):
         np.testing.assert_allclose(view.explanation, cam_maps(task, r.x_hat, view.target, method)[0].numpy(),
                                    rtol=1e-4, atol=1e-6)
         assert view.decoded.indices == task.predict(r.x_hat)[0].indices
-        assert view.overlay_png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert engine.images(view).overlay[:8] == b"\x89PNG\r\n\x1a\n"
         bare = engine.view(CODEC, 2, None, "none")
-        assert bare.overlay_png is None and bare.explanation is None and bare.decoded_png == view.decoded_png
+        assert engine.images(bare).overlay is None and bare.explanation is None
+        assert engine.images(bare).decoded == engine.images(view).decoded
         assert bare.to_dict() == {**view.to_dict(), "method": "none"}
     with pytest.raises(ValueError, match="method"):
         engine.view(CODEC, 2, None, "saliency")
@@ -192,7 +203,7 @@ def test_settings_that_change_results_are_part_of_the_cache_key(image, task):
     fast = ExplorerEngine(image, task, codecs=[CODEC], cache=cache)
     exact = ExplorerEngine(image, task, codecs=[CODEC], channel_method="ablation", cache=cache)
     a, b = fast.view(CODEC, 1, None, "none"), exact.view(CODEC, 1, None, "none")
-    assert a is not b and a.machine != b.machine and a.decoded_png == b.decoded_png
+    assert a is not b and a.machine != b.machine and np.array_equal(a.decoded_image, b.decoded_image)
     assert fast.rung(CODEC, 1).scores.method == "input-x-gradient" and exact.rung(CODEC, 1).scores.method == "ablation"
     from hmxai.explore.engine import fingerprint
 

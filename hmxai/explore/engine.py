@@ -28,7 +28,7 @@ from torch import Tensor
 
 from hmxai.errors import InvalidArgumentError
 from hmxai.explore.cache import CACHE, ByteLRU
-from hmxai.explore.render import colorize, overlay, png
+from hmxai.explore.render import ViewImages, png, render_view
 from hmxai.registry import quality_value  # noqa: F401  (re-exported: the UI imports it from here)
 from hmxai.scales import BITS_SCALE, ERROR_SCALE
 from hmxai.types.explorer import ExplorerView
@@ -313,6 +313,15 @@ class ExplorerEngine:
         return self.cache.get_or_compute(self._view_key(codec, quality, kept, method),
                                          lambda: self._view(codec, quality_value(quality), kept, method))
 
+    def images(self, view: ExplorerView) -> ViewImages:
+        """The PNG bytes of ``view`` (a view of this engine), rendered once and cached beside it."""
+        key = self._view_key(view.codec, view.quality, view.kept, view.method) + ("png",)
+        return self.cache.get_or_compute(key, lambda: render_view(view))
+
+    def peek_images(self, view: ExplorerView) -> Optional[ViewImages]:
+        """The PNG bytes of ``view`` if they are cached, else None (renders nothing)."""
+        return self.cache.get(self._view_key(view.codec, view.quality, view.kept, view.method) + ("png",))
+
     def _view(self, codec: str, quality: int, kept, method: str) -> ExplorerView:
         if method != "none":  # the explanation is laid on the cached view without one
             return self._explained(codec, quality, kept, method)
@@ -346,7 +355,6 @@ class ExplorerEngine:
         target_probability = float(torch.softmax(logits.double(), dim=-1)[0, self.target])
         error = (x_hat - self.x).abs().mean(1)[0].numpy()
         image = to_uint8(x_hat)
-        level = 1 if kept is None else 0  # live channel-budget views: no zlib time (larger PNGs)
         return ExplorerView(
             codec=codec, quality=quality, method="none", kept=kept,
             num_channels=None if r.latent is None else int(r.latent.y_hat.shape[1]),
@@ -356,9 +364,7 @@ class ExplorerEngine:
             target_label=self.task.labels[self.target], target_probability=float(target_probability),
             decoded_image=image, error=error.astype(np.float32), bitmap=bitmap, explanation=None,
             channel_bits=r.channel_lists[0], machine=r.channel_lists[1], human=r.channel_lists[2],
-            decoded_png=png(image, level), error_png=png(colorize(error, 0.0, ERROR_SCALE, "magma"), level),
-            bitmap_png=None if bitmap is None else png(colorize(cells, 0.0, BITS_SCALE, "viridis"), level),
-            overlay_png=None, seconds=time.perf_counter() - start, bitmap_cell=cell,
+            seconds=time.perf_counter() - start, bitmap_cell=cell,
         )
 
     def _masked(self, r: ExplorerRung, keep: Tensor) -> Tuple[Tensor, Tensor]:
@@ -397,9 +403,7 @@ class ExplorerEngine:
                                    method)[0].numpy().astype(np.float32)
         else:
             explanation = self._explain_one(x_hat, base, method)
-        ov = overlay(explanation)
         return replace(base, method=method, explanation=explanation,
-                       overlay_png=None if ov is None else png(ov, 1 if kept is None else 0),
                        seconds=base.seconds + time.perf_counter() - start)
 
     def _explain_one(self, x_hat: Tensor, view: ExplorerView, method: str) -> np.ndarray:

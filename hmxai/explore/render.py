@@ -6,6 +6,7 @@ from matplotlib.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
 
@@ -83,3 +84,44 @@ def overlay(values: np.ndarray, max_side: Optional[int] = 256, cmap: str = "RdBu
     rgba = _lut(cmap)[np.clip((rel + 1.0) * 127.5, 0, 255).astype(np.uint8)].copy()
     rgba[..., 3] = np.clip(np.abs(rel) * 230.0, 0, 255).astype(np.uint8)
     return rgba
+
+
+@dataclass(frozen=True)
+class ViewImages:
+    """The PNG bytes the front-end shows for one :class:`~hmxai.types.explorer.ExplorerView`.
+
+    ``bitmap`` has one pixel per latent cell (``bitmap_cell`` image pixels a side), which the
+    browser scales up; ``bitmap`` and ``bitmap_cell`` are None for classical codecs, ``overlay``
+    is None when the view has no explanation (or an all-zero one).
+    """
+
+    decoded: bytes
+    error: bytes
+    bitmap: Optional[bytes]
+    overlay: Optional[bytes]
+    bitmap_cell: Optional[int]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(len(b) for b in (self.decoded, self.error, self.bitmap, self.overlay) if b is not None)
+
+
+def render_view(view) -> ViewImages:
+    """Render ``view``'s arrays through the fixed colour scales (:mod:`hmxai.scales`).
+
+    Ladder views (all channels sent) are compressed at zlib level 1; live channel-budget views
+    at level 0 (stored: no zlib time, larger PNGs).
+    """
+    from hmxai.scales import BITS_SCALE, ERROR_SCALE
+
+    level = 1 if view.kept is None else 0
+    bitmap = None
+    if view.bitmap is not None:
+        cell = view.bitmap_cell
+        cells = view.bitmap[::cell, ::cell]  # the bit map is constant over each cell
+        bitmap = png(colorize(cells, 0.0, BITS_SCALE, "viridis"), level)
+    ov = None if view.explanation is None else overlay(view.explanation)
+    return ViewImages(decoded=png(view.decoded_image, level),
+                      error=png(colorize(view.error, 0.0, ERROR_SCALE, "magma"), level),
+                      bitmap=bitmap, overlay=None if ov is None else png(ov, level),
+                      bitmap_cell=view.bitmap_cell)

@@ -1,7 +1,8 @@
 """The explorer's view model: everything one state of the rate explorer shows, computed once.
 
-A state is (image, codec, quality, kept latent channels, explanation method). Images travel
-to the browser as PNG bytes (``*_png``); the arrays behind them stay here for figures.
+A state is (image, codec, quality, kept latent channels, explanation method). This module holds
+numbers and arrays only; the PNG bytes the browser shows are rendered from a view by
+:func:`hmxai.explore.render.render_view`.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ class ExplorerView:
             ``human``: (M,) their importance as the channel orderings use it (drop of the target
             logit, rise of the MSE when the channel alone is removed; input-x-gradient estimates
             by default); None for classical codecs.
-        *_png: the PNG bytes the front-end shows; ``bitmap_png`` has one pixel per latent cell
-            (``bitmap_cell`` image pixels a side), which the browser scales up.
+        bitmap_cell: side of a latent cell in image pixels (None: classical codec).
         seconds: time to compute this view (not counting cached parts).
     """
 
@@ -69,10 +69,6 @@ class ExplorerView:
     channel_bits: Optional[Tuple[float, ...]]
     machine: Optional[Tuple[float, ...]]
     human: Optional[Tuple[float, ...]]
-    decoded_png: bytes
-    error_png: bytes
-    bitmap_png: Optional[bytes]
-    overlay_png: Optional[bytes]
     seconds: float
     bitmap_cell: Optional[int] = None
 
@@ -89,10 +85,9 @@ class ExplorerView:
 
     @property
     def nbytes(self) -> int:
-        """Approximate memory held by this view (arrays and PNG bytes), for the cache."""
+        """Approximate memory held by this view's arrays, for the cache."""
         arrays = [self.decoded_image, self.error, self.bitmap, self.explanation]
-        pngs = [self.decoded_png, self.error_png, self.bitmap_png, self.overlay_png]
-        return sum(a.nbytes for a in arrays if a is not None) + sum(len(p) for p in pngs if p is not None)
+        return sum(a.nbytes for a in arrays if a is not None)
 
     def to_dict(self) -> dict:
         """The numbers of this view as a JSON-ready dict (no arrays, no images)."""

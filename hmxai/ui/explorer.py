@@ -200,7 +200,10 @@ class RateExplorer:
         codec, quality, budget, ordering, toggled, method, _ = state
         if not self.engine.has_rung(codec, quality):  # showing a view reads the rung's channel order
             return None
-        return self.engine.peek(codec, quality, self._kept(state), method)
+        view = self.engine.peek(codec, quality, self._kept(state), method)
+        if view is None or self.engine.peek_images(view) is None:
+            return None
+        return view
 
     def _request(self) -> None:
         """Show the controls' state: at once if cached, else computed in the background."""
@@ -223,10 +226,12 @@ class RateExplorer:
         kept = self._kept(state)
         if method != "none":  # first the decoded image, rates and top-5, then the explanation over it
             base = self.engine.view(codec, quality, kept, "none")
+            self.engine.images(base)
             if state != self.state():
                 return
             self._apply(state, base, time.perf_counter() - start, partial=True)
         view = self.engine.view(codec, quality, kept, method)
+        self.engine.images(view)  # rendered here, in the background, not under the UI's lock
         self._apply(state, view, time.perf_counter() - start)
 
     def _apply(self, state: tuple, view: ExplorerView, seconds: Optional[float] = None, partial: bool = False) -> None:
@@ -237,13 +242,14 @@ class RateExplorer:
             if self._closed or state != self.state():
                 return  # the controls moved on: the newer state is shown or on its way
             self.view = view
+            images = self.engine.images(view)  # cached by whoever computed the view
             codec, quality, _, ordering, _, method, _ = state
             with self.panel.hold_sync():
-                self.panel.decoded = view.decoded_png
-                self.panel.overlay = view.overlay_png or b""  # partial: none until the explanation comes
-                self.panel.bitmap = view.bitmap_png or b""
-                self.panel.bitmap_cell = view.bitmap_cell or 0
-                self.panel.error = view.error_png
+                self.panel.decoded = images.decoded
+                self.panel.overlay = images.overlay or b""  # partial: none until the explanation comes
+                self.panel.bitmap = images.bitmap or b""
+                self.panel.bitmap_cell = images.bitmap_cell or 0
+                self.panel.error = images.error
                 self.panel.numbers = view.to_dict()
                 self.panel.status = "" if self.worker.idle or seconds is None else self.panel.status
             with self.bars.hold_sync():
@@ -362,7 +368,7 @@ class RateExplorer:
         if self._closed:
             return
         method = self.method.value
-        self.engine.view(codec, quality, None, method)
+        self.engine.images(self.engine.view(codec, quality, None, method))
         self.progress.value = min(self.progress.max, self.progress.value + 1)
         if (self.codec.value, quality_value(self.quality.value)) == (codec, quality) and self._shown != self.state():
             self._request()
