@@ -337,3 +337,15 @@ def test_scores_from_a_rung_equal_a_fresh_analysis(small, lite0):
     other = hmxai.decode(small, "hmxai-msh", quality=3)
     with pytest.raises(ValueError, match="rung is hmxai-msh q3"):
         channel_scores(small, codec, lite0, method="input-x-gradient", latent=other)
+
+
+def test_explainers_refuse_a_batch_at_loading(analytic):
+    """A (2, 3, H, W) tensor is refused by load_image, the first thing each explainer does."""
+    from hmxai.errors import InvalidImageError
+    from hmxai.explain.spatial import where_bits_go
+
+    codec, task, x, _ = analytic
+    xs = torch.cat([x, x])
+    for explain in (channel_scores, where_bits_go):
+        with pytest.raises(InvalidImageError, match="batch of 2 images"):
+            explain(xs, codec, task)

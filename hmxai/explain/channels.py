@@ -243,9 +243,7 @@ def channel_scores(
                                f"(it takes: {', '.join(accepted) or 'none'})")
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
-    x = load_image(image)
-    if x.shape[0] != 1:
-        raise InvalidArgumentError("channel_scores explains one image: give a (1, 3, H, W) tensor")
+    x = load_image(image)  # one image: load_image refuses batches
     latent = _given_latent(latent, codec, x)
     t0 = time.perf_counter()
     with eval_mode(codec.model, task), torch.enable_grad():

@@ -30,9 +30,7 @@ def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int]
 
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
-    x = load_image(image)
-    if x.shape[0] != 1:
-        raise InvalidArgumentError("where_bits_go takes one image: x must be (1, 3, H, W)")
+    x = load_image(image)  # one image: load_image refuses batches
     with eval_mode(codec.model, task):
         latent = codec.analyze(x)
         x_hat = latent.x_hat

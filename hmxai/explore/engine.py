@@ -155,9 +155,7 @@ class ExplorerEngine:
         from hmxai.images import load_image, to_uint8
         from hmxai.pipeline import resolve_task
 
-        self.x = load_image(image)
-        if self.x.shape[0] != 1:
-            raise InvalidArgumentError("the explorer shows one image: give a (1, 3, H, W) tensor, not a batch")
+        self.x = load_image(image)  # one image: load_image refuses batches
         user_task = resolve_task(task)
         # a private copy (no user hooks): the background thread's Grad-CAM hooks and eval-mode
         # switches never touch the model the notebook's other cells may be running
