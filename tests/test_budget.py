@@ -109,6 +109,7 @@ def test_spatial_maps(zoo, small, lite0):
     assert -1 <= m.agreement <= 1 and m.bits_z is not None
 
 
+@pytest.mark.slow
 def test_method_agreement_reports_per_image(zoo, small, lite0):
     """Per image, the Spearman of the fast method's scores with ablation's over the live channels,
     computed here by hand from the two methods' own scores."""

@@ -28,6 +28,7 @@ def image_file(tmp_path_factory, chelsea):
     return path
 
 
+@pytest.mark.slow
 def test_info_json():
     info = json.loads(hmxai("info", "--json").stdout)
     names = {c["name"]: c for c in info["codecs"]}
@@ -38,6 +39,7 @@ def test_info_json():
     assert info["versions"]["compressai"] == "1.2.8"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("codec, quality", [("jpeg", 30), ("mbt2018-mean", 1)])
 def test_compress_decompress_round_trip(tmp_path, image_file, codec, quality):
     from hmxai.codecs import create_codec, read_compressed
@@ -53,6 +55,7 @@ def test_compress_decompress_round_trip(tmp_path, image_file, codec, quality):
     assert meta["measured_bpp"] == read_compressed(out).measured_bpp
 
 
+@pytest.mark.slow
 def test_corrupted_and_truncated_files_exit_cleanly(tmp_path, image_file):
     out = tmp_path / "c.hmx"
     hmxai("compress", image_file, out, "--codec", "webp")
@@ -68,6 +71,7 @@ def test_corrupted_and_truncated_files_exit_cleanly(tmp_path, image_file):
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_cleanly(tmp_path):
     (tmp_path / "bad.png").write_text("not an image")
     cases = [
@@ -84,11 +88,13 @@ def test_bad_inputs_exit_cleanly(tmp_path):
         assert "Traceback" not in proc.stderr and proc.stderr.startswith("hmxai ")
 
 
+@pytest.mark.slow
 def test_pixel_limit_flag(image_file, tmp_path):
     proc = hmxai("compress", image_file, tmp_path / "o.hmx", "--max-pixels", "1000", check=False)
     assert proc.returncode == 2 and "over the limit" in proc.stderr
 
 
+@pytest.mark.slow
 def test_run_json_separates_estimated_and_measured(image_file):
     """measured_bpp counts the bitstream's bytes, estimated_bpp the entropy model's likelihoods."""
     from hmxai.codecs import create_codec
@@ -104,6 +110,7 @@ def test_run_json_separates_estimated_and_measured(image_file):
     assert out["results"][0]["estimated_bpp"] is None and out["results"][0]["label"] == 281
 
 
+@pytest.mark.slow
 def test_run_without_image_uses_embedded_samples():
     proc = hmxai("run", "--codec", "jpeg", "--quality", "40")
     for name in ("chelsea", "coffee", "astronaut"):

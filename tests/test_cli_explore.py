@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def hmxai(*args):
     env = {**os.environ, "HMXAI_OFFLINE": "1"}
@@ -12,6 +14,7 @@ def hmxai(*args):
                           env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_explore_json_matches_the_python_api(tmp_path):
     from hmxai.explore.cache import ByteLRU
     from hmxai.explore.engine import ExplorerEngine
@@ -32,6 +35,7 @@ def test_explore_json_matches_the_python_api(tmp_path):
     assert all(os.path.getsize(p) > 0 for p in out["exported"])
 
 
+@pytest.mark.slow
 def test_explore_classical_codec_and_errors():
     proc = hmxai("explore", "--max-side", 64, "--codec", "jpeg", "--quality", 40, "--method", "none", "--json")
     assert proc.returncode == 0, proc.stderr

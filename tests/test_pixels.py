@@ -125,6 +125,7 @@ def test_grid_figure(tmp_path, task, ladder):
         plot_explanation_grid(ladder, es, scale="global")
 
 
+@pytest.mark.slow
 def test_cli_explain_json_and_figure(tmp_path, chelsea):
     import json
     import os

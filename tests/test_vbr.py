@@ -216,6 +216,7 @@ def test_shrink_factors_follow_the_rules():
     assert f == shrink_factors(paths, (("train-extra/osie", 0.5, 0.75),), 448, sizes, seed=0)
 
 
+@pytest.mark.slow
 def test_cli_trains_resumes_and_exports_a_tiny_run(tmp_path, chelsea):
     """hmxai train vbr on a tiny config and a two-image folder (validation kept apart), then export:
     the shipped form loads as a variable-rate codec that round-trips at a fractional quality."""
