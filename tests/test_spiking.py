@@ -1,0 +1,186 @@
+"""The spiking classifier: neuron dynamics by hand, scoped state, determinism, exact counting."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+
+import pytest
+import torch
+from torch import nn
+
+from hmxai.spiking.energy import ENERGY_PJ, count_operations, energy_joules, measure
+from hmxai.spiking.layers import FoldedConv
+from hmxai.spiking.network import SpikingEfficientNet
+from hmxai.spiking.neurons import IFNeurons
+
+
+def reference_if(currents, theta, v0=0.5):
+    """Integrate-and-fire with reset by subtraction, one float at a time."""
+    v, out = v0 * theta, []
+    for i in currents:
+        v += i
+        s = 1 if v >= theta else 0
+        v -= s * theta
+        out.append(s)
+    return out
+
+
+def test_if_neurons_fire_as_counted_by_hand():
+    gen = torch.Generator().manual_seed(0)
+    currents = torch.rand(40, 1, 3, 2, 2, generator=gen) * 3 - 0.5
+    theta = torch.tensor([0.7, 1.3, 2.0])
+    spikes, _ = IFNeurons(theta)(currents)
+    for c in range(3):
+        for y in range(2):
+            for x in range(2):
+                ref = reference_if(currents[:, 0, c, y, x].tolist(), float(theta[c]))
+                assert spikes[:, 0, c, y, x].tolist() == ref
+    # windows: two halves with the state handed on give the same spikes as one call
+    layer = IFNeurons(theta)
+    first, state = layer(currents[:17])
+    second, _ = layer(currents[17:], state)
+    assert torch.equal(torch.cat([first, second]), spikes)
+
+
+def test_signed_burst_count_is_the_rounded_clipped_input():
+    """After T steps the net count is clamp(floor(v0 + sum(I) / theta), 0, T), whatever the timing."""
+    gen = torch.Generator().manual_seed(1)
+    currents = torch.randn(16, 2, 4, 3, 3, generator=gen) * 2
+    theta = torch.tensor([0.5, 1.0, 2.0, 4.0])
+    layer = IFNeurons(theta, neuron="signed-burst", burst=1000)
+    spikes, _ = layer(currents)
+    total = currents.sum(0) / theta.view(1, -1, 1, 1)
+    expected = torch.floor(0.5 + total).clamp(0, 16)
+    assert torch.equal(spikes.sum(0), expected)
+    assert spikes.min() < 0  # negative spikes do happen on this input
+    limited, _ = IFNeurons(theta, neuron="signed-burst", burst=1)(currents)
+    assert limited.abs().max() == 1
+
+
+def test_neuron_state_is_scoped_to_the_call_and_the_model():
+    from snntorch._neurons.neurons import SpikingNeuron
+
+    before = len(SpikingNeuron.instances)
+    a, b = IFNeurons(torch.ones(2)), IFNeurons(torch.ones(2))
+    assert len(SpikingNeuron.instances) == before  # not in snntorch's process-wide list
+    x = torch.rand(5, 1, 2, 3, 3)
+    first, _ = a(x)
+    b(torch.rand(5, 1, 2, 3, 3) * 10)  # another model's call in between
+    SpikingNeuron.instances.extend([])  # a process-wide reset has nothing of ours to touch
+    assert a.neuron.mem.numel() == 0 and b.neuron.mem.numel() == 0  # nothing left after a call
+    again, _ = a(x)
+    assert torch.equal(first, again)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A random-init EfficientNet-Lite0 and its spiking twin at T=3 (contract tests only)."""
+    from hmxai.tasks.classifiers import efficientnet_lite0
+
+    ann = efficientnet_lite0(pretrained=False).net.eval()
+    return ann, SpikingEfficientNet(ann, steps=3, budget=4)
+
+
+def test_folded_analog_network_is_the_ann(tiny):
+    ann, net = tiny
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(net.analog(x), ann(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("encoding", ["direct", "rate"])
+def test_same_input_same_spikes_whatever_ran_between(tiny, encoding):
+    _, net = tiny
+    net.configure(encoding=encoding)
+    try:
+        x = torch.randn(2, 3, 64, 64)
+        first, rep = measure(net, x)
+        net(torch.randn(5, 3, 64, 64))  # another batch size (other windows) in between
+        net.configure(steps=2)
+        net(x[:1])
+        net.configure(steps=3)
+        again, rep2 = measure(net, torch.cat([x, torch.randn(1, 3, 64, 64)]))
+        torch.testing.assert_close(again[:2], first, rtol=0, atol=1e-5)
+        assert [r.spikes for r in rep2[:2]] == [r.spikes for r in rep]
+    finally:
+        net.configure(encoding="direct")
+
+
+def test_memory_stays_flat_over_create_call_delete(tiny):
+    from snntorch._neurons.neurons import SpikingNeuron
+
+    ann, _ = tiny
+    before = len(SpikingNeuron.instances)
+    refs = []
+    for _ in range(3):
+        net = SpikingEfficientNet(ann, steps=1)
+        net(torch.randn(1, 3, 32, 32))
+        refs.append(weakref.ref(net))
+        del net
+    gc.collect()
+    assert all(r() is None for r in refs)
+    assert len(SpikingNeuron.instances) == before
+
+
+def test_synops_of_a_strided_convolution_equal_the_hand_count():
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1, bias=False)
+    bn = nn.BatchNorm2d(3).eval()
+    folded = FoldedConv(conv, bn)
+    spikes = torch.zeros(1, 2, 5, 5)
+    spikes[0, 0, 0, 0] = 1  # a corner: reaches output (0, 0) only
+    spikes[0, 1, 2, 2] = 2  # the centre, twice: only output (1, 1)'s window (1..3) covers it
+    spikes[0, 0, 4, 3] = 1  # the bottom border: outputs (2, 1) and (2, 2)
+    # by hand: output (oy, ox) reads inputs 2*oy-1 .. 2*oy+1; outputs are 3 x 3, 3 channels
+    expected = 0
+    for (c, y, x), n in (((0, 0, 0), 1), ((1, 2, 2), 2), ((0, 4, 3), 1)):
+        reach = sum(1 for oy in range(3) for ox in range(3) if abs(2 * oy - y) <= 1 and abs(2 * ox - x) <= 1)
+        expected += n * reach * 3
+    assert float(folded.fan_in_count(spikes)[0]) == expected == (1 * 1 + 2 * 1 + 1 * 2) * 3
+    assert folded.macs_per_image((5, 5)) == 3 * 3 * 3 * (2 * 9)
+
+
+def test_energy_of_a_counted_report_matches_the_table(tiny):
+    _, net = tiny
+    _, (report,) = measure(net, torch.randn(1, 3, 64, 64))
+    mac, ac = ENERGY_PJ["fp32"]
+    assert report.energy_j == pytest.approx((report.macs * mac + report.acs * ac) * 1e-12)
+    assert report.acs == pytest.approx(sum(lc.acs for lc in report.layers))
+    for lc in report.layers:
+        if lc.spikes is not None:
+            assert 0 <= lc.firing_rate <= 1
+    stem = next(lc for lc in report.layers if lc.name == "stem")
+    assert stem.macs == net.stem.macs_per_image((64, 64)) and stem.acs == 0  # direct input: once, real-valued
+    assert report.to_dict()["energy_ratio"] == pytest.approx(report.energy_j / report.ann_energy_j)
+
+
+def test_resnet18_reproduces_syops_counters_figure():
+    """syops-counter's README: ResNet-18 (ImageNet, 224x224) 1.82 GMac, 8.372 mJ at 4.6 pJ per MAC."""
+    from torchvision.models import resnet18
+
+    ops = count_operations(resnet18().eval(), torch.zeros(1, 3, 224, 224))
+    assert round(ops / 1e9, 2) == 1.82
+    assert energy_joules(round(ops / 1e9, 2) * 1e9, 0) == pytest.approx(8.372e-3)
+    assert energy_joules(ops, 0) == pytest.approx(8.372e-3, rel=0.005)
+
+
+def test_calibration_file_errors_are_clear(tmp_path):
+    from hmxai.spiking.calibrate import CalibrationError, load_calibration, save_calibration
+
+    path = save_calibration(tmp_path / "c.safetensors", {"stem": {"threshold": torch.ones(32)}},
+                            {"ann_sha256": "abc"})
+    thresholds, _, meta = load_calibration(path, expect_ann_sha256="abc")
+    assert torch.equal(thresholds["stem"], torch.ones(32)) and meta["ann_sha256"] == "abc"
+    with pytest.raises(CalibrationError, match="other ANN weights"):
+        load_calibration(path, expect_ann_sha256="def")
+    data = path.read_bytes()
+    (tmp_path / "t.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CalibrationError, match="truncated"):
+        load_calibration(tmp_path / "t.safetensors")
+    tampered = bytearray(data)
+    tampered[10:14] = b"\xff\xff\xff\xff"
+    (tmp_path / "x.safetensors").write_bytes(bytes(tampered))
+    with pytest.raises(CalibrationError):
+        load_calibration(tmp_path / "x.safetensors")
+    with pytest.raises(CalibrationError, match="missing"):
+        load_calibration(tmp_path / "none.safetensors")
