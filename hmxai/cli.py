@@ -130,11 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
-    from hmxai import cli_channels, cli_explain, cli_explore
+    from hmxai import cli_channels, cli_explain, cli_explore, cli_snn
 
+    cli_snn.add_train_parser(tsub)
     cli_channels.add_parser(sub)
     cli_explain.add_parser(sub)
     cli_explore.add_parser(sub)
+    cli_snn.add_parser(sub)
 
     p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
     p.add_argument("results", help="results.json written by hmxai demo")
@@ -216,6 +218,10 @@ def cmd_demo(args) -> Dict[str, Any]:
 
 
 def cmd_train(args) -> Dict[str, Any]:
+    if args.what == "snn":
+        from hmxai import cli_snn
+
+        return cli_snn.run_train(args)
     if args.what == "export":
         from pathlib import Path
 
@@ -283,6 +289,12 @@ def cmd_explore(args) -> Dict[str, Any]:
     return cli_explore.run_explore(args)
 
 
+def cmd_snn(args) -> Dict[str, Any]:
+    from hmxai import cli_snn
+
+    return cli_snn.run_snn(args)
+
+
 def cmd_app(args) -> Dict[str, Any]:
     from hmxai import cli_explore
 
@@ -316,6 +328,10 @@ def _print_human(command: str, out: Dict[str, Any]) -> None:
         from hmxai import cli_explore
 
         print(cli_explore.format_text(out))
+    elif command == "snn":
+        from hmxai import cli_snn
+
+        print(cli_snn.format_text(out))
     elif command == "app":
         print(f"hmxai app: stopped (exit {out['exit_code']})")
     elif command == "info":
@@ -344,6 +360,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "explain": cmd_explain,
         "explore": cmd_explore,
         "app": cmd_app,
+        "snn": cmd_snn,
     }
     try:
         out = commands[args.command](args)

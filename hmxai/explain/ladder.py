@@ -67,23 +67,39 @@ def rate_ladder(image, codec: CodecSpec = None, qualities: Optional[Sequence[int
         qualities: the rungs of a single named codec (default :func:`default_qualities`).
         task: a task model or name (default EfficientNet-Lite0).
     """
+    from hmxai.modes import eval_mode
+    from hmxai.pipeline import resolve_task
+
+    task = resolve_task(task)
+    x, rungs = decode_rungs(image, codec, qualities, progress=progress)
+    with eval_mode(task):
+        predictions = tuple(task.predict(torch.cat([x] + [r.x_hat for r in rungs]), k=5))  # one batch
+    return ladder_of(x, rungs, predictions, task.name)
+
+
+def decode_rungs(image, codec: CodecSpec = None, qualities: Optional[Sequence[int]] = None, *,
+                 progress: bool = False):
+    """``(x, rungs)``: the loaded image and its rungs from :func:`hmxai.decode` (no predictions yet;
+    ``x_hat`` clamped to [0, 1])."""
     from tqdm.auto import tqdm
 
     from hmxai.codecs import DEFAULT_LEARNED_CODEC
-    from hmxai.modes import eval_mode
     from hmxai.images import load_image
-    from hmxai.pipeline import decode, resolve_task
+    from hmxai.pipeline import decode
 
-    task = resolve_task(task)
     x = load_image(image)  # one image: (1, 3, H, W); batches are refused there
     rungs = [decode(x, c) for c, _ in tqdm(_rungs(DEFAULT_LEARNED_CODEC if codec is None else codec, qualities),
                                            desc="ladder", disable=not progress, leave=False)]
-    images = torch.cat([x] + [r.x_hat.clamp(0, 1) for r in rungs])
-    with eval_mode(task):
-        predictions = tuple(task.predict(images, k=5))  # one batch: the original and every rung
+    return x, tuple(replace(r, x_hat=r.x_hat.clamp(0, 1)) for r in rungs)
+
+
+def ladder_of(x, rungs, predictions, task_name: str) -> RateLadder:
+    """The :class:`RateLadder` of ``x`` and its ``rungs``, with ``predictions`` (1 + R: the
+    original's first) attached to the rungs."""
     rungs = tuple(replace(r, prediction=p) for r, p in zip(rungs, predictions[1:]))
     return RateLadder(
-        images=images, codecs=tuple(r.codec for r in rungs), qualities=tuple(r.quality for r in rungs),
+        images=torch.cat([x] + [r.x_hat for r in rungs]), codecs=tuple(r.codec for r in rungs),
+        qualities=tuple(r.quality for r in rungs),
         measured_bpp=tuple(r.metrics.measured_bpp for r in rungs), psnr=tuple(r.metrics.psnr for r in rungs),
-        ms_ssim=tuple(r.metrics.ms_ssim for r in rungs), task=task.name, predictions=predictions, rungs=rungs,
+        ms_ssim=tuple(r.metrics.ms_ssim for r in rungs), task=task_name, predictions=tuple(predictions), rungs=rungs,
     )

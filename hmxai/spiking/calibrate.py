@@ -103,6 +103,7 @@ def save_calibration(path: Path, calibration: Dict[str, Dict[str, Tensor]], meta
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     save_file(tensors, str(tmp), metadata={"format": CALIBRATION_FORMAT, "meta": json.dumps(meta)})
+    tmp.chmod(0o644)
     tmp.replace(path)
     return path
 
@@ -143,8 +144,9 @@ def load_calibration(path: Path, expect_ann_sha256: Optional[str] = None):
 
 
 def calibration_images(root, count: int = 64, size: int = 224, task=None) -> "tuple[Tensor, List[str]]":
-    """The first ``count`` images of the codec training split's ImageNet part (never the held-out
-    150), preprocessed as the task does: (normalized batch, file names)."""
+    """``count`` images evenly spaced over the codec training split's ImageNet part (600 images,
+    one class each, sorted by wordnet id; never the held-out 150), preprocessed as the task
+    does: (normalized batch, file names)."""
     from hmxai.datasets import data_root
     from hmxai.images import load_image
     from hmxai.train.data import imagenet_split
@@ -152,7 +154,7 @@ def calibration_images(root, count: int = 64, size: int = 224, task=None) -> "tu
     train, _ = imagenet_split(data_root(root) / "imagenet-samples")
     if count > len(train):
         raise InvalidArgumentError(f"at most {len(train)} calibration images, asked for {count}")
-    chosen = train[:count]
+    chosen = [train[i * len(train) // count] for i in range(count)]
     return torch.cat([task.preprocess(load_image(p)) for p in chosen]), [p.name for p in chosen]
 
 
@@ -179,3 +181,22 @@ def calibrate(root=None, count: int = 64, percentile: float = 0.999, out: Option
     if out is not None:
         save_calibration(Path(out), calibration, meta)
     return meta
+
+
+def main(argv=None) -> int:
+    """``python -m hmxai.spiking.calibrate --data DIR --out FILE``: what ``hmxai train snn`` runs."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=None, help="the shared data folder (default $HMXAI_DATA or ../shared/data)")
+    p.add_argument("--out", required=True, help="calibration file to write (.safetensors)")
+    p.add_argument("--images", type=int, default=64, help="calibration images from the training split (default 64)")
+    p.add_argument("--percentile", type=float, default=0.999, help="per-channel threshold percentile (default 0.999)")
+    args = p.parse_args(argv)
+    meta = calibrate(args.data, args.images, args.percentile, Path(args.out))
+    print(json.dumps({**meta, "images": f"{len(meta['images'])} images: {meta['images'][0]} .. {meta['images'][-1]}"}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,13 +21,13 @@ add, an accumulate an add. Biases and membrane updates are not counted (the conv
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
 
 from hmxai.errors import InvalidArgumentError
+from hmxai.types.spiking import EnergyReport, LayerCount
 
 #: Horowitz (ISSCC 2014), 45 nm, picojoules: (multiply-accumulate, accumulate) per operation.
 ENERGY_PJ: Dict[str, Tuple[float, float]] = {
@@ -46,69 +46,16 @@ def energy_joules(macs: float, acs: float, precision: str = "fp32") -> float:
     return (macs * mac + acs * ac) * 1e-12
 
 
-@dataclass(frozen=True)
-class LayerCount:
-    """One layer of one image: ``spikes``/``neurons``/``firing_rate`` for IF layers (None
-    otherwise); ``acs`` and ``macs`` for the convolution (or classifier) of that name."""
-
-    name: str
-    neurons: Optional[int]
-    spikes: Optional[float]
-    firing_rate: Optional[float]
-    acs: float
-    macs: float
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "neurons": self.neurons, "spikes": self.spikes,
-                "firing_rate": self.firing_rate, "acs": self.acs, "macs": self.macs}
-
-
-@dataclass(frozen=True)
-class EnergyReport:
-    """The work of one image through a spiking network, and of the ANN it was converted from.
-
-    Attributes:
-        steps, encoding, neuron: how the network ran; ``precision``: the energy table's row.
-        layers: per layer (:class:`LayerCount`), in the order of the network.
-        spikes: total spikes; ``acs``/``macs``: totals of the SNN; ``ann_macs``: the ANN's.
-        energy_j, ann_energy_j: joules of the SNN and of the ANN at ``precision``.
-        spike_map: (h, w) spikes per input-pixel cell of the stem's grid, all layers summed after
-            resizing each layer's map to that grid (None unless asked for).
-    """
-
-    steps: int
-    encoding: str
-    neuron: str
-    precision: str
-    layers: Tuple[LayerCount, ...]
-    spikes: float
-    acs: float
-    macs: float
-    ann_macs: float
-    energy_j: float
-    ann_energy_j: float
-    spike_map: Optional[Tensor] = field(default=None, compare=False, repr=False)
-
-    @property
-    def energy_ratio(self) -> float:
-        """SNN energy over ANN energy (below 1: the SNN spends less)."""
-        return self.energy_j / self.ann_energy_j
-
-    def to_dict(self) -> dict:
-        return {"steps": self.steps, "encoding": self.encoding, "neuron": self.neuron,
-                "precision": self.precision, "spikes": self.spikes, "acs": self.acs, "macs": self.macs,
-                "ann_macs": self.ann_macs, "energy_j": self.energy_j, "ann_energy_j": self.ann_energy_j,
-                "energy_ratio": self.energy_ratio, "layers": [lc.to_dict() for lc in self.layers]}
-
-
 class SpikeRecorder:
     """Collects counts during one :meth:`SpikingEfficientNet.run` (per image of the batch).
 
     Made by :func:`measure`; the network calls :meth:`spikes`, :meth:`binary` and :meth:`real`.
     """
 
-    def __init__(self, maps: bool = False):
-        self.maps = maps
+    def __init__(self, maps: bool = False, raster: int = 0):
+        self.maps, self.raster_per_layer = maps, int(raster)
+        self._raster: Dict[str, List[Tensor]] = {}
+        self._raster_index: Dict[str, Tensor] = {}
         self._spikes: Dict[str, Tensor] = {}
         self._neurons: Dict[str, int] = {}
         self._acs: Dict[str, Tensor] = {}
@@ -127,6 +74,12 @@ class SpikeRecorder:
         self._neurons[name] = int(count[0].numel())
         if self.maps:
             self._maps[name] = self._maps.get(name, 0) + count.sum(1)
+        if self.raster_per_layer:
+            flat = spikes.detach().reshape(spikes.shape[0], spikes.shape[1], -1)
+            if name not in self._raster_index:  # evenly spaced neurons of the layer, fixed for the call
+                n = flat.shape[2]
+                self._raster_index[name] = torch.linspace(0, n - 1, min(n, self.raster_per_layer)).round().long()
+            self._raster.setdefault(name, []).append(flat[:, :, self._raster_index[name]])
 
     def binary(self, name: str, conv, spikes: Tensor) -> None:
         """Accumulates of ``conv`` on input spikes (t, B, C, H, W) of one window."""
@@ -143,6 +96,16 @@ class SpikeRecorder:
 
     def finish(self) -> None:
         pass
+
+    def raster(self, image: int) -> Tuple[Tensor, Tuple[str, ...]]:
+        """``(T, n)`` spikes of the sampled neurons of image ``image`` (layers in order) and the
+        layer of each column (needs ``raster > 0``)."""
+        parts, layers = [], []
+        for name, chunks in self._raster.items():
+            r = torch.cat(chunks)[:, image]
+            parts.append(r)
+            layers += [name] * r.shape[1]
+        return torch.cat(parts, dim=1), tuple(layers)
 
     def reports(self, net, precision: str = "fp32") -> List[EnergyReport]:
         """One :class:`EnergyReport` per image of the batch."""
@@ -205,11 +168,33 @@ def _input_size(net, name: str, size: Tuple[int, int]) -> Tuple[int, int]:
 
 
 @torch.no_grad()
-def measure(net, x: Tensor, maps: bool = False, precision: str = "fp32"):
+def measure(net, x: Tensor, maps: bool = False, precision: str = "fp32", recorder: Optional[SpikeRecorder] = None):
     """Run the spiking network on normalized ``x: (B, 3, S, S)``: (logits, one report per image)."""
-    recorder = SpikeRecorder(maps=maps)
+    recorder = recorder or SpikeRecorder(maps=maps)
     logits = net.run(x, recorder=recorder)
     return logits, recorder.reports(net, precision)
+
+
+def is_spiking(task) -> bool:
+    """Whether ``task`` (a :class:`~hmxai.tasks.base.TaskModel`) runs a spiking network."""
+    from hmxai.spiking.network import SpikingEfficientNet
+
+    return isinstance(getattr(task, "net", None), SpikingEfficientNet)
+
+
+def measure_task(task, images: Tensor, maps: bool = False, precision: str = "fp32", raster: int = 0):
+    """A spiking task on ``images: (B, 3, H, W)`` in [0, 1] (its own preprocessing):
+    (logits, one :class:`EnergyReport` per image, the recorder)."""
+    from hmxai.images import check_batch
+    from hmxai.modes import eval_mode
+
+    if not is_spiking(task):
+        raise InvalidArgumentError(f"{getattr(task, 'name', task)!r} is not a spiking task model")
+    check_batch(images)
+    recorder = SpikeRecorder(maps=maps, raster=raster)
+    with eval_mode(task):
+        logits, reports = measure(task.net, task.preprocess(images.float()), precision=precision, recorder=recorder)
+    return logits, reports, recorder
 
 
 def count_operations(model: torch.nn.Module, x: Tensor) -> float:

@@ -30,6 +30,7 @@ freed with their network and no other model's reset touches them.
 
 from __future__ import annotations
 
+import threading
 from typing import Optional, Tuple
 
 import torch
@@ -51,6 +52,9 @@ def _private_leaky() -> nn.Module:
 
 
 NEURONS = ("if", "signed-burst")
+# snntorch's neuron keeps the membrane on the module while it steps (``self.mem``): one network
+# stepping at a time through snntorch, so two threads sharing a model never mix membranes
+_SNNTORCH = threading.Lock()
 
 
 class _Quantize(torch.autograd.Function):
@@ -100,12 +104,13 @@ class IFNeurons(nn.Module):
         if mem is None:
             mem = torch.full_like(u[0], self.v0)
         spikes = []
-        try:
-            for t in range(u.shape[0]):
-                spk, mem = self.neuron(u[t], mem)
-                spikes.append(spk)
-        finally:
-            self.neuron.mem = torch.zeros(0)  # nothing of this call stays on the module
+        with _SNNTORCH:
+            try:
+                for t in range(u.shape[0]):
+                    spk, mem = self.neuron(u[t], mem)
+                    spikes.append(spk)
+            finally:
+                self.neuron.mem = torch.zeros(0)  # nothing of this call stays on the module
         return torch.stack(spikes), mem
 
     def _signed_burst(self, u: Tensor, mem):

