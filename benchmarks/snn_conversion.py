@@ -51,6 +51,7 @@ def main() -> None:
     _, held = imagenet_split(root / "imagenet-samples")
     held = held[: args.images]
     ann = create_task("efficientnet-lite0")
+    ann.net.eval()  # the task switches modes per call; here its network is called directly
     snn = create_task("efficientnet-lite0-snn", neuron=args.neuron, burst=args.burst if args.neuron != "if" else 1)
     x = torch.cat([ann.preprocess(load_image(p)) for p in held])
     labels = torch.tensor([wnid[p.stem] for p in held])

@@ -184,3 +184,79 @@ def test_calibration_file_errors_are_clear(tmp_path):
         load_calibration(tmp_path / "x.safetensors")
     with pytest.raises(CalibrationError, match="missing"):
         load_calibration(tmp_path / "none.safetensors")
+
+
+@pytest.fixture(scope="module")
+def snn_task():
+    """The shipped spiking task (real ANN weights, shipped thresholds) at T=2, for contract tests."""
+    from hmxai.tasks import create_task
+
+    return create_task("efficientnet-lite0-snn", steps=2)
+
+
+def test_shipped_task_loads_its_calibration(snn_task):
+    from hmxai.spiking.calibrate import MIN_THRESHOLD, load_calibration
+    from hmxai.spiking.zoo import CALIBRATION_FILE
+
+    thresholds, stats, meta = load_calibration(CALIBRATION_FILE)
+    sites = snn_task.net.sites()
+    assert set(thresholds) == set(sites) and len(sites) == 33
+    for name, neurons in sites.items():
+        assert torch.equal(neurons.threshold, thresholds[name])
+        theta = thresholds[name]
+        assert (theta <= 6).all() and (theta >= MIN_THRESHOLD).all()
+        # a percentile never exceeds the maximum, except on channels never active (the floor)
+        assert ((stats[name]["max"] >= theta - 1e-6) | (theta == MIN_THRESHOLD)).all()
+    assert meta["percentile"] == 0.999 and len(meta["images"]) == 64
+    assert snn_task.target_layer is snn_task.net.readout and not snn_task.training
+
+
+def test_explanations_run_on_the_spiking_task(snn_task, small):
+    """Grad-CAM through the surrogate gradients, LIME and channel scores take the SNN as any task."""
+    from hmxai.explain.cam import cam_maps
+    from hmxai.explain.channels import channel_scores
+    from hmxai.explain.ladder import rate_ladder
+    from hmxai.explain.pixels import explain_pixels
+
+    target = snn_task.predict(small)[0].indices[0]
+    cam = cam_maps(snn_task, small, target, "grad-cam")
+    assert cam.shape == (1,) + tuple(small.shape[-2:]) and torch.isfinite(cam).all() and cam.abs().sum() > 0
+    ladder = rate_ladder(small, "jpeg", [20], snn_task)
+    lime = explain_pixels(ladder, "lime", snn_task, num_samples=12, seed=0, progress=False)
+    assert torch.isfinite(lime.maps).all()
+    scores = channel_scores(small, "hmxai-msh", snn_task, quality=1, method="input-x-gradient")
+    assert torch.isfinite(scores.machine).all() and scores.machine.abs().sum() > 0
+
+
+def test_bits_vs_spikes_counts_each_rung_as_alone(snn_task, small):
+    from hmxai.spiking.bits import bits_vs_spikes
+    from hmxai.spiking.energy import measure_task
+
+    result = bits_vs_spikes(small, "hmxai-msh", [1, 3], snn_task, raster=4)
+    assert len(result.reports) == 3 and len(result.raster) == 3 and result.raster[0].shape[0] == 2
+    assert result.raster[0].shape[1] == len(result.raster_layers) == 4 * 33
+    alone_logits, (alone,), _ = measure_task(snn_task, result.ladder.images[2:3])  # batch-independent counts
+    assert alone.spikes == result.reports[2].spikes and alone.acs == result.reports[2].acs
+    assert snn_task.top_k(alone_logits)[0].indices == result.ladder.predictions[2].indices
+    assert result.ladder.rungs[1].prediction == result.ladder.predictions[2]
+    rows = result.to_dict()["rows"]
+    assert [r["row"] for r in rows] == ["original", "hmxai-msh q1", "hmxai-msh q3"]
+    assert rows[1]["measured_bpp"] == result.ladder.rungs[0].encoded.measured_bpp
+    assert result.reports[1].spike_map.sum().item() == pytest.approx(result.reports[1].spikes, rel=1e-5)
+    assert snn_task.net.steps == 2
+
+
+def test_spiking_inputs_are_checked(snn_task, small):
+    from hmxai.errors import InvalidArgumentError
+    from hmxai.spiking.bits import bits_vs_spikes
+
+    with pytest.raises(InvalidArgumentError, match="spiking task"):
+        bits_vs_spikes(small, "jpeg", [20], "efficientnet-lite0")
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(InvalidArgumentError, match="steps"):
+            snn_task.net.configure(steps=bad)
+    with pytest.raises(InvalidArgumentError, match="encoding"):
+        snn_task.net.configure(encoding="phase")
+    with pytest.raises(InvalidArgumentError, match="neuron"):
+        snn_task.net.configure(neuron="lif")
+    assert snn_task.net.steps == 2
