@@ -260,3 +260,17 @@ def test_spiking_inputs_are_checked(snn_task, small):
     with pytest.raises(InvalidArgumentError, match="neuron"):
         snn_task.net.configure(neuron="lif")
     assert snn_task.net.steps == 2
+
+
+def test_explorer_shows_spikes_and_energy_of_a_spiking_task(snn_task, small):
+    from hmxai.explore.cache import ByteLRU
+    from hmxai.explore.engine import ExplorerEngine
+    from hmxai.spiking.energy import measure_task
+
+    engine = ExplorerEngine(small, snn_task, codecs=["jpeg"], cache=ByteLRU())
+    view = engine.view("jpeg", 20, None, "none")
+    numbers = view.to_dict()
+    _, (report,), _ = measure_task(snn_task, engine.decoded("jpeg", 20))
+    assert numbers["spikes"] == report.spikes and numbers["steps"] == 2
+    assert numbers["energy_j"] == report.energy_j and numbers["ann_energy_j"] == report.ann_energy_j
+    assert view.decoded.indices == snn_task.predict(engine.decoded("jpeg", 20))[0].indices

@@ -58,6 +58,10 @@ export function numberRows(n) {
     [`p(${n.target_label})`, fmt(n.target_probability, 3), "target-probability"],
   ];
   if (n.num_channels) rows.push(["channels sent", `${n.channels_kept} / ${n.num_channels}`, "channels"]);
+  if (n.spikes !== undefined && n.spikes !== null) {  // a spiking task: its work on this decoded image
+    rows.push(["spikes (T=" + n.steps + ")", (n.spikes / 1e6).toFixed(2) + " M", "spikes"]);
+    rows.push(["energy SNN / ANN", fmt(n.energy_j * 1e3, 3, "mJ") + " / " + fmt(n.ann_energy_j * 1e3, 3, "mJ"), "energy"]);
+  }
   return rows;
 }
 

@@ -164,7 +164,10 @@ class ExplorerEngine:
         # task's to float rounding, checked on this image), about 25 % faster per forward pass
         from hmxai.explain.inference import inference_copy
 
-        self._predict = inference_copy(user_task, probe=self.x)
+        from hmxai.spiking.energy import is_spiking
+
+        self.spiking = is_spiking(user_task)
+        self._predict = None if self.spiking else inference_copy(user_task, probe=self.x)
         self.codecs = tuple(default_codecs() if codecs is None else codecs)
         if not self.codecs:
             raise InvalidArgumentError("give at least one codec")
@@ -346,9 +349,17 @@ class ExplorerEngine:
             estimated_bpp = (float(per_channel[keep].sum()) + float(lat.side_bits[0])) / lat.num_pixels
             cells, cell = _bit_cells(r.bits, keep, lat.padded_size, lat.image_size)
             bitmap = _cells_to_pixels(cells, cell, lat.image_size)
-        with torch.inference_mode():
-            # channels-last input: the convolutions run about 20 % faster on a CPU, same values
-            logits = self._predict(x_hat.contiguous(memory_format=torch.channels_last))
+        spiking = {}
+        if self.spiking:  # one recorded pass gives the logits and the spikes
+            from hmxai.spiking.energy import measure_task
+
+            logits, (report,), _ = measure_task(self.task, x_hat)
+            spiking = dict(spikes=report.spikes, steps=report.steps, energy_j=report.energy_j,
+                           ann_energy_j=report.ann_energy_j)
+        else:
+            with torch.inference_mode():
+                # channels-last input: the convolutions run about 20 % faster on a CPU, same values
+                logits = self._predict(x_hat.contiguous(memory_format=torch.channels_last))
         decoded = self.task.top_k(logits, 5)[0]
         target_probability = float(torch.softmax(logits.double(), dim=-1)[0, self.target])
         error = (x_hat - self.x).abs().mean(1)[0].numpy()
@@ -362,7 +373,7 @@ class ExplorerEngine:
             target_label=self.task.labels[self.target], target_probability=float(target_probability),
             decoded_image=image, error=error.astype(np.float32), bitmap=bitmap, explanation=None,
             channel_bits=r.channel_lists[0], machine=r.channel_lists[1], human=r.channel_lists[2],
-            seconds=time.perf_counter() - start, bitmap_cell=cell,
+            seconds=time.perf_counter() - start, bitmap_cell=cell, **spiking,
         )
 
     def _masked(self, r: ExplorerRung, keep: Tensor) -> Tuple[Tensor, Tensor]:

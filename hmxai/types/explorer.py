@@ -45,6 +45,9 @@ class ExplorerView:
             by default); None for classical codecs.
         bitmap_cell: side of a latent cell in image pixels (None: classical codec).
         seconds: time to compute this view (not counting cached parts).
+        spikes, steps, energy_j, ann_energy_j: for a spiking task, its spikes on the decoded image
+            in ``steps`` time steps and the energy of the SNN and of its ANN (fp32, Horowitz 2014);
+            None for other tasks.
     """
 
     codec: str
@@ -71,6 +74,10 @@ class ExplorerView:
     human: Optional[Tuple[float, ...]]
     seconds: float
     bitmap_cell: Optional[int] = None
+    spikes: Optional[float] = None
+    steps: Optional[int] = None
+    energy_j: Optional[float] = None
+    ann_energy_j: Optional[float] = None
 
     @property
     def agreement(self) -> bool:
@@ -109,4 +116,6 @@ class ExplorerView:
             "target": self.target, "target_label": self.target_label,
             "target_probability": num(self.target_probability),
             "top5_original": pred(self.original), "top5_decoded": pred(self.decoded),
+            **({} if self.spikes is None else {"spikes": self.spikes, "steps": self.steps,
+                                               "energy_j": self.energy_j, "ann_energy_j": self.ann_energy_j}),
         }

@@ -55,6 +55,13 @@ test("fmt and numberRows: units, n/a for missing values, channels only for learn
   assert.equal(classical.find(r => r[2] === "bpp-estimated")[1], "n/a");
   assert.ok(!classical.some(r => r[2] === "channels"));
   assert.deepEqual(numberRows({}), []);
+  assert.ok(!learned.some(r => r[2] === "spikes"));  // no spike rows for an ANN task
+  const spiking = numberRows({ codec: "jpeg", measured_bpp: 1, num_channels: null, spikes: 4.2e6, steps: 16,
+                               energy_j: 0.0123, ann_energy_j: 0.0018 });
+  assert.deepEqual(spiking.slice(-2).map(r => r[2]), ["spikes", "energy"]);
+  assert.equal(spiking.at(-2)[0], "spikes (T=16)");
+  assert.equal(spiking.at(-2)[1], "4.20 M");
+  assert.equal(spiking.at(-1)[1], "12.300 mJ / 1.800 mJ");
 });
 
 test("showPng swaps object URLs and revokes the previous one", () => {
