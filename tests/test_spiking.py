@@ -274,3 +274,27 @@ def test_explorer_shows_spikes_and_energy_of_a_spiking_task(snn_task, small):
     assert numbers["spikes"] == report.spikes and numbers["steps"] == 2
     assert numbers["energy_j"] == report.energy_j and numbers["ann_energy_j"] == report.ann_energy_j
     assert view.decoded.indices == snn_task.predict(engine.decoded("jpeg", 20))[0].indices
+
+
+@pytest.mark.slow
+def test_cli_snn_json_and_figure(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HMXAI_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    fig = tmp_path / "bits-vs-spikes.png"
+    run = subprocess.run([sys.executable, "-m", "hmxai.cli", "snn", "--codec", "jpeg", "--qualities", "10", "50",
+                          "--steps", "1", "--figure", str(fig), "--json"], capture_output=True, text=True, env=env,
+                         timeout=900)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+    assert out["steps"] == 1 and out["neuron"] == "signed-burst" and len(out["rows"]) == 3
+    assert out["rows"][1]["measured_bpp"] < out["rows"][2]["measured_bpp"]
+    for row in out["rows"]:
+        assert row["spikes"] > 0 and row["energy_j"] > 0 and row["ann_macs"] > 0 and "firing_rates" in row
+    assert fig.stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, "-m", "hmxai.cli", "snn", "--steps", "0", "--json"], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert bad.returncode == 2
