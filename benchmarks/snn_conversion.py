@@ -42,8 +42,10 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--speed", action="store_true")
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                   help="torch threads (1 when another job shares the cores: oversubscribed threads thrash)")
     args = p.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
 
     root = data_root(os.environ.get("HMXAI_DATA"))
     index = json.loads((root / "imagenet-samples" / "imagenet_class_index.json").read_text())

@@ -253,7 +253,10 @@ def test_task_dropdown_swaps_the_model(image):
     e = _explorer(image, tiny, codecs=["jpeg"], method="none", background=False)
     try:
         e.wait()
-        assert list(e.task.options) == ["tiny", "efficientnet-lite0"] and e.view.decoded.labels[0].startswith("class")
+        # the user's model first, then every offline task (the spiking ones among them)
+        assert list(e.task.options) == ["tiny", "efficientnet-lite0", "efficientnet-lite0-snn",
+                                        "efficientnet-lite0-snn-head"]
+        assert e.view.decoded.labels[0].startswith("class")
         e.set(task="efficientnet-lite0").wait()
         assert e.engine.task.name == "efficientnet-lite0" and "cat" in e.view.original.labels[0]
     finally:

