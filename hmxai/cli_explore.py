@@ -5,15 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from hmxai.registry import quality_arg
+from hmxai.registry import positive_int, quality_arg
 from typing import Any, Dict
 
-
-def _positive(text: str) -> int:
-    n = int(text)
-    if n <= 0:
-        raise argparse.ArgumentTypeError("a positive integer")
-    return n
 
 
 def add_parser(sub) -> None:
@@ -33,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--toggle", type=int, action="append", default=[], help="flip one channel (repeatable)")
     p.add_argument("--method", default="grad-cam", choices=choices, help="explanation map")
     p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
-    p.add_argument("--max-side", type=_positive, default=None, help="resize the image so its longer side fits")
+    p.add_argument("--max-side", type=positive_int, default=None, help="resize the image so its longer side fits")
     p.add_argument("--export", default=None, help="folder: write the view as PNG + PDF figure and JSON numbers")
     p.add_argument("--json", action="store_true")
 
@@ -42,7 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--codec", default=None, help="codec shown first (default hmxai-msh)")
     p.add_argument("--quality", type=quality_arg, default=None)
     p.add_argument("--method", default=None, choices=choices)
-    p.add_argument("--max-side", type=_positive, default=384, help="longer image side in the app (default 384)")
+    p.add_argument("--max-side", type=positive_int, default=384, help="longer image side in the app (default 384)")
     p.add_argument("--port", type=int, default=8866)
     p.add_argument("--ip", default="127.0.0.1", help="address to serve on (default: this machine only)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser window")

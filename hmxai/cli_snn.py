@@ -6,14 +6,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Dict
 
-from hmxai.registry import quality_arg
+from hmxai.registry import positive_int, quality_arg
 
-
-def _positive(text: str) -> int:
-    n = int(text)
-    if n <= 0:
-        raise argparse.ArgumentTypeError("a positive integer")
-    return n
 
 
 def add_parser(sub) -> None:
@@ -25,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("image", nargs="?", default=None, help="image file; default the embedded sample 'chelsea'")
     p.add_argument("--codec", default=None, help="codec (default hmxai-msh, the offline zoo)")
     p.add_argument("--qualities", type=quality_arg, nargs="+", default=None, help="rungs (default the codec's ladder)")
-    p.add_argument("--steps", type=_positive, default=None, help="time steps T (default the task's, 16)")
+    p.add_argument("--steps", type=positive_int, default=None, help="time steps T (default the task's, 16)")
     p.add_argument("--encoding", default=None, choices=ENCODINGS, help="input encoding (default direct)")
     p.add_argument("--neuron", default=None, choices=NEURONS, help="neuron model (default signed-burst)")
     p.add_argument("--precision", default="fp32", choices=sorted(ENERGY_PJ), help="energy table row (Horowitz 2014)")
@@ -38,7 +32,7 @@ def add_train_parser(tsub) -> None:
     t.add_argument("--data", default=None, help="the shared data folder (default $HMXAI_DATA)")
     t.add_argument("--out", required=True, help="calibration file to write (the package's: "
                                                 "hmxai/zoo/efficientnet-lite0-snn.safetensors)")
-    t.add_argument("--images", type=_positive, default=64)
+    t.add_argument("--images", type=positive_int, default=64)
     t.add_argument("--percentile", type=float, default=0.999)
     t.add_argument("--json", action="store_true")
 

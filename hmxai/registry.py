@@ -71,6 +71,19 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
+def positive_int(text: str) -> int:
+    """A command-line positive integer (an image side, a number of time steps)."""
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a positive integer, got {text!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"a positive integer, got {text!r}")
+    return n
+
+
 def quality_arg(text: str):
     """A command-line quality: an integer, or a float for variable-rate codecs (``2.5``)."""
     import argparse

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -108,27 +108,34 @@ def save_calibration(path: Path, calibration: Dict[str, Dict[str, Tensor]], meta
     return path
 
 
-def load_calibration(path: Path, expect_ann_sha256: Optional[str] = None):
-    """(thresholds per site, statistics per site, meta) from a calibration file, read safely
-    (safetensors: no code runs). A missing, truncated or tampered file, or one made for other
-    ANN weights, raises :class:`CalibrationError`."""
+def read_safetensors(path: Path, fmt: str, what: str):
+    """(tensors, metadata JSON) of an hmxai safetensors file of format ``fmt``, read safely (no code
+    runs); a missing, truncated or foreign file raises :class:`CalibrationError` naming ``what``."""
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
-        raise CalibrationError(f"calibration file {str(path)!r} is missing")
+        raise CalibrationError(f"{what} file {str(path)!r} is missing")
     try:
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise CalibrationError(f"calibration file {str(path)!r} is truncated or not a safetensors file ({exc})") from None
-    if header.get("format") != CALIBRATION_FORMAT:
-        raise CalibrationError(f"{str(path)!r} is not an hmxai SNN calibration file (format {header.get('format')!r})")
+        raise CalibrationError(f"{what} file {str(path)!r} is truncated or not a safetensors file ({exc})") from None
+    if header.get("format") != fmt:
+        raise CalibrationError(f"{str(path)!r} is not an hmxai {what} file (format {header.get('format')!r})")
     try:
         meta = json.loads(header["meta"])
     except (KeyError, json.JSONDecodeError):
         raise CalibrationError(f"{str(path)!r} has no readable metadata") from None
+    return tensors, meta
+
+
+def load_calibration(path: Path, expect_ann_sha256: Optional[str] = None):
+    """(thresholds per site, statistics per site, meta) from a calibration file, read safely
+    (safetensors: no code runs). A missing, truncated or tampered file, or one made for other
+    ANN weights, raises :class:`CalibrationError`."""
+    tensors, meta = read_safetensors(path, CALIBRATION_FORMAT, "SNN calibration")
     if expect_ann_sha256 is not None and meta.get("ann_sha256") != expect_ann_sha256:
         raise CalibrationError(f"{str(path)!r} was calibrated for other ANN weights "
                                f"(sha256 {str(meta.get('ann_sha256'))[:12]}…, these are {expect_ann_sha256[:12]}…)")

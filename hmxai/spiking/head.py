@@ -36,16 +36,10 @@ class SpikingHead(nn.Module):
 
     def __init__(self, fc: nn.Linear, scale: Tensor, steps: int = 8):
         super().__init__()
-        import snntorch as snn
-        from snntorch import surrogate
-
         n = fc.in_features
         self.log_scale = nn.Parameter(scale.clamp(min=1e-3).log().clone())
-        self.lif = snn.Leaky(beta=torch.full((n,), 0.95), threshold=torch.ones(n), learn_beta=True,
-                             learn_threshold=True, spike_grad=surrogate.atan(), reset_mechanism="subtract")
-        from snntorch._neurons.neurons import SpikingNeuron
-
-        SpikingNeuron.instances[:] = [m for m in SpikingNeuron.instances if m is not self.lif]
+        self.lif = _private_leaky(beta=torch.full((n,), 0.95), threshold=torch.ones(n), learn_beta=True,
+                                  learn_threshold=True)
         self.fc = nn.Linear(n, fc.out_features)
         with torch.no_grad():
             self.fc.weight.copy_(fc.weight)
@@ -210,8 +204,6 @@ def save_head(path: Path, head: SpikingHead, meta: dict) -> Path:
 
 def efficientnet_lite0_snn_head(steps: int = 8, pretrained: bool = True, path: Optional[Path] = None):
     """The task: EfficientNet-Lite0's convolutions + the trained spiking head (``steps`` = T)."""
-    import json
-
     from hmxai.spiking.calibrate import CalibrationError, sha256_of
     from hmxai.tasks.base import TaskModel
     from hmxai.tasks.classifiers import LITE_MEAN, LITE_STD, efficientnet_lite0, efficientnet_lite0_weights_path
@@ -222,20 +214,10 @@ def efficientnet_lite0_snn_head(steps: int = 8, pretrained: bool = True, path: O
     head = SpikingHead(ann.net._fc, torch.full((ann.net._fc.in_features,), 6.0), steps=steps)
     weights = "random-init ANN, untrained head"
     if pretrained:
-        from safetensors import SafetensorError, safe_open
+        from hmxai.spiking.calibrate import read_safetensors
 
         path = Path(path) if path is not None else HEAD_FILE
-        if not path.is_file():
-            raise CalibrationError(f"spiking-head file {str(path)!r} is missing")
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                header = f.metadata() or {}
-                state = {k: f.get_tensor(k) for k in f.keys()}
-            meta = json.loads(header.get("meta", "{}"))
-        except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-            raise CalibrationError(f"spiking-head file {str(path)!r} is truncated or not safetensors ({exc})") from None
-        if header.get("format") != HEAD_FORMAT:
-            raise CalibrationError(f"{str(path)!r} is not an hmxai spiking-head file")
+        state, meta = read_safetensors(path, HEAD_FORMAT, "spiking-head")
         if meta.get("ann_sha256") != sha256_of(efficientnet_lite0_weights_path()):
             raise CalibrationError(f"{str(path)!r} was trained on other ANN weights")
         head.load_trained(state)

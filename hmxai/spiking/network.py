@@ -26,7 +26,7 @@ shared by every image of a batch, so results never depend on the batch or the wi
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import torch
 from torch import Tensor, nn

@@ -31,19 +31,22 @@ freed with their network and no other model's reset touches them.
 from __future__ import annotations
 
 import threading
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor, nn
 
 
-def _private_leaky() -> nn.Module:
+def _private_leaky(**options) -> nn.Module:
+    """An snntorch ``Leaky`` (IF by default: ``beta = 1``, threshold 1, reset by subtraction, arctan
+    surrogate) taken out of snntorch's process-wide list of neurons."""
     import snntorch as snn
     from snntorch import surrogate
     from snntorch._neurons.neurons import SpikingNeuron
 
-    neuron = snn.Leaky(beta=1.0, threshold=1.0, spike_grad=surrogate.atan(), init_hidden=False,
-                       reset_mechanism="subtract")
+    settings = dict(beta=1.0, threshold=1.0, spike_grad=surrogate.atan(), init_hidden=False,
+                    reset_mechanism="subtract")
+    neuron = snn.Leaky(**{**settings, **options})
     instances = SpikingNeuron.instances
     for i in range(len(instances) - 1, -1, -1):  # by identity: modules compare by identity anyway
         if instances[i] is neuron:
