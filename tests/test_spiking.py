@@ -298,3 +298,44 @@ def test_cli_snn_json_and_figure(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "hmxai.cli", "snn", "--steps", "0", "--json"], capture_output=True,
                          text=True, env=env, timeout=300)
     assert bad.returncode == 2
+
+
+def test_spiking_head_trains_only_its_own_parameters():
+    """One surrogate-gradient step lowers the distillation loss; the ANN's classifier weights stay."""
+    import torch.nn.functional as F
+
+    from hmxai.spiking.head import SpikingHead
+
+    torch.manual_seed(0)
+    fc = nn.Linear(16, 5)
+    head = SpikingHead(fc, torch.full((16,), 2.0), steps=4)
+    feats = torch.rand(64, 16) * 3
+    teacher = F.softmax(fc(feats) * 3, dim=-1)
+    weight = head.fc.weight.clone()
+    trainable = [p for p in head.parameters() if p.requires_grad]
+    assert sum(p.numel() for p in trainable) == 16 * 3 + 5
+    opt = torch.optim.Adam(trainable, lr=0.05)
+
+    def loss():
+        return F.kl_div(F.log_softmax(head(feats), dim=-1), teacher, reduction="batchmean")
+
+    before = loss()
+    opt.zero_grad()
+    before.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)  # surrogate gradients flow
+    opt.step()
+    with torch.no_grad():
+        assert float(loss()) < float(before.detach())
+    assert torch.equal(head.fc.weight, weight) and head.lif.mem.numel() == 0
+
+
+def test_shipped_spiking_head_loads_and_refuses_a_damaged_file(tmp_path, small):
+    from hmxai.spiking.calibrate import CalibrationError
+    from hmxai.spiking.head import HEAD_FILE, efficientnet_lite0_snn_head
+
+    task = efficientnet_lite0_snn_head(steps=8)
+    assert task.predict(small)[0].labels[0]
+    data = HEAD_FILE.read_bytes()
+    (tmp_path / "h.safetensors").write_bytes(data[:-100])
+    with pytest.raises(CalibrationError, match="truncated"):
+        efficientnet_lite0_snn_head(path=tmp_path / "h.safetensors")
