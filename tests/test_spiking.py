@@ -339,3 +339,37 @@ def test_shipped_spiking_head_loads_and_refuses_a_damaged_file(tmp_path, small):
     (tmp_path / "h.safetensors").write_bytes(data[:-100])
     with pytest.raises(CalibrationError, match="truncated"):
         efficientnet_lite0_snn_head(path=tmp_path / "h.safetensors")
+
+
+def test_integrated_gradients_on_a_spiking_task(tiny):
+    """Channel IG with a spiking machine: completeness holds for the human objective (it never passes
+    through spikes: quadratic, exact); for the machine, the surrogate gradient is not the derivative
+    of the spike count, so the gap is only reported (finite), not zero."""
+    from hmxai.explain.channels import channel_scores
+    from hmxai.explain.objective import ablation_values
+    from hmxai.tasks.base import TaskModel
+
+    _, net = tiny
+    task = TaskModel(net, "tiny-snn", [f"class {i}" for i in range(1000)], resize=None, input_size=None,
+                     target_layer="readout")
+    from compressai.models import MeanScaleHyperprior
+
+    from hmxai.codecs.learned import LearnedCodec
+
+    torch.manual_seed(0)
+    model = MeanScaleHyperprior(N=8, M=6)
+    model.g_s = nn.ConvTranspose2d(6, 3, kernel_size=16, stride=16)
+    with torch.no_grad():
+        model.g_s.weight.normal_(0, 2e-3)
+        model.g_s.bias.fill_(0.5)
+        model.g_a[-1].weight.mul_(40)
+        model.g_a[-1].bias.mul_(40)
+    codec = LearnedCodec(model, "analytic", 1, weights="random-init")
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    s = channel_scores(x, codec, task, method="integrated-gradients", steps=8)
+    latent = codec.analyze(x)
+    with torch.no_grad():
+        none = codec.model.g_s(ablation_values(codec, latent)).clamp(0, 1)
+    mse_all_removed = float(((none - x) ** 2).mean())
+    assert float(s.human_mse.sum()) == pytest.approx(mse_all_removed - s.base_value("mse"), rel=1e-3)
+    assert torch.isfinite(s.machine_logit).all() and s.completeness_gap == s.completeness_gap  # not NaN
