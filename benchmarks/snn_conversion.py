@@ -41,6 +41,8 @@ def main() -> None:
     p.add_argument("--images", type=int, default=150)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--speed", action="store_true")
+    p.add_argument("--split", default="held-out", choices=("held-out", "train"),
+                   help="train: images of the training split that calibration did not use (to choose settings)")
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                    help="torch threads (1 when another job shares the cores: oversubscribed threads thrash)")
@@ -50,7 +52,10 @@ def main() -> None:
     root = data_root(os.environ.get("HMXAI_DATA"))
     index = json.loads((root / "imagenet-samples" / "imagenet_class_index.json").read_text())
     wnid = {w: int(k) for k, (w, _) in index.items()}
-    _, held = imagenet_split(root / "imagenet-samples")
+    train, held = imagenet_split(root / "imagenet-samples")
+    if args.split == "train":  # calibration took train[i * 600 // 64]; these are never among them
+        used = {i * len(train) // 64 for i in range(64)}
+        held = [p for i, p in enumerate(train) if i % 12 == 5 and i not in used]
     held = held[: args.images]
     ann = create_task("efficientnet-lite0")
     ann.net.eval()  # the task switches modes per call; here its network is called directly
@@ -64,6 +69,7 @@ def main() -> None:
     store.setdefault("ann", {})["accuracy"] = round(float((ann_top == labels).double().mean()), 4)
     store["ann"]["images"] = len(held)
     key = args.neuron if args.neuron == "if" else f"{args.neuron}-{args.burst}"
+    key += "-train-split" if args.split == "train" else ""
     rows = store.setdefault(key, {})
     net = snn.net
     net.budget = 128
