@@ -32,7 +32,9 @@ def plot_bits_vs_spikes(result: BitsVsSpikes, row: int = 1, width: float = TWO_C
 
     ladder, reports = result.ladder, result.reports
     if not 1 <= row < len(ladder):
-        raise ValueError(f"row must be a decoded rung, 1..{len(ladder) - 1}")
+        from hmxai.errors import InvalidArgumentError
+
+        raise InvalidArgumentError(f"row must be a decoded rung, 1..{len(ladder) - 1}")
     with paper_style():
         fig = plt.figure(figsize=(width, width * 0.62))
         grid = fig.add_gridspec(2, 12, height_ratios=[1.0, 1.0], hspace=0.6, wspace=4.5)
