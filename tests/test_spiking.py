@@ -89,6 +89,7 @@ def test_folded_analog_network_is_the_ann(tiny):
         torch.testing.assert_close(net.analog(x), ann(x), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow  # spiking networks run over several time steps (tens of seconds)
 @pytest.mark.parametrize("encoding", ["direct", "rate"])
 def test_same_input_same_spikes_whatever_ran_between(tiny, encoding):
     _, net = tiny
@@ -211,6 +212,7 @@ def test_shipped_task_loads_its_calibration(snn_task):
     assert snn_task.target_layer is snn_task.net.readout and not snn_task.training
 
 
+@pytest.mark.slow  # spiking networks run over several time steps (tens of seconds)
 def test_explanations_run_on_the_spiking_task(snn_task, small):
     """Grad-CAM through the surrogate gradients, LIME and channel scores take the SNN as any task."""
     from hmxai.explain.cam import cam_maps
@@ -228,6 +230,7 @@ def test_explanations_run_on_the_spiking_task(snn_task, small):
     assert torch.isfinite(scores.machine).all() and scores.machine.abs().sum() > 0
 
 
+@pytest.mark.slow  # spiking networks run over several time steps (tens of seconds)
 def test_bits_vs_spikes_counts_each_rung_as_alone(snn_task, small):
     from hmxai.spiking.bits import bits_vs_spikes
     from hmxai.spiking.energy import measure_task
@@ -262,6 +265,7 @@ def test_spiking_inputs_are_checked(snn_task, small):
     assert snn_task.net.steps == 2
 
 
+@pytest.mark.slow  # spiking networks run over several time steps (tens of seconds)
 def test_explorer_shows_spikes_and_energy_of_a_spiking_task(snn_task, small):
     from hmxai.explore.cache import ByteLRU
     from hmxai.explore.engine import ExplorerEngine
@@ -341,6 +345,7 @@ def test_shipped_spiking_head_loads_and_refuses_a_damaged_file(tmp_path, small):
         efficientnet_lite0_snn_head(path=tmp_path / "h.safetensors")
 
 
+@pytest.mark.slow  # spiking networks run over several time steps (tens of seconds)
 def test_integrated_gradients_on_a_spiking_task(tiny):
     """Channel IG with a spiking machine: completeness holds for the human objective (it never passes
     through spikes: quadratic, exact); for the machine, the surrogate gradient is not the derivative
