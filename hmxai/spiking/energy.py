@@ -94,9 +94,6 @@ class SpikeRecorder:
             macs = module.macs_per_image(tuple(in_size))
         self._macs[name] = self._macs.get(name, 0.0) + float(macs) * steps
 
-    def finish(self) -> None:
-        pass
-
     def raster(self, image: int) -> Tuple[Tensor, Tuple[str, ...]]:
         """``(T, n)`` spikes of the sampled neurons of image ``image`` (layers in order) and the
         layer of each column (needs ``raster > 0``)."""

@@ -198,7 +198,6 @@ class SpikingEfficientNet(nn.Module):
         logits = self.fc(self.readout(mean).mean(dim=(2, 3)))
         if recorder is not None:
             recorder.real("fc", self.fc, None, 1)
-            recorder.finish()
         return logits
 
     def _rate_spikes(self, x: Tensor, t0: int, t: int) -> Tensor:
