@@ -150,7 +150,7 @@ def load_calibration(path: Path, expect_ann_sha256: Optional[str] = None):
     return thresholds, stats, meta
 
 
-def calibration_images(root, count: int = 64, size: int = 224, task=None) -> "tuple[Tensor, List[str]]":
+def calibration_images(root, count: int = 64, task=None) -> "tuple[Tensor, List[str]]":
     """``count`` images evenly spaced over the codec training split's ImageNet part (600 images,
     one class each, sorted by wordnet id; never the held-out 150), preprocessed as the task
     does: (normalized batch, file names)."""

@@ -81,6 +81,11 @@ class SpikingHead(nn.Module):
             self.fc.bias.copy_(state["fc_bias"])
 
 
+def lite0_pooled(net: nn.Module, x: Tensor) -> Tensor:
+    """EfficientNet-Lite0's pooled features ``(B, 1280)`` of normalized ``x`` (the classifier's input)."""
+    return net._avg_pooling(net.extract_features(x)).flatten(1)
+
+
 class HybridLite0(nn.Module):
     """EfficientNet-Lite0's convolutions (analog) followed by a :class:`SpikingHead`."""
 
@@ -91,7 +96,7 @@ class HybridLite0(nn.Module):
         self.ann.requires_grad_(False)
 
     def features(self, x: Tensor) -> Tensor:
-        return self.ann._avg_pooling(self.ann.extract_features(x)).flatten(1)
+        return lite0_pooled(self.ann, x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
@@ -112,7 +117,7 @@ def pooled_features(task, paths: List[Path], flip: bool = True, batch: int = 16,
             x = torch.cat([task.preprocess(load_image(p)) for p in paths[i : i + batch]])
             views = [x, x.flip(-1)] if flip else [x]
             for v in views:
-                f = net._avg_pooling(net.extract_features(v)).flatten(1)
+                f = lite0_pooled(net, v)
                 feats.append(f)
                 logits.append(net._fc(f))
     return torch.cat(feats), torch.cat(logits)
