@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
-    from hmxai import cli_channels, cli_explain, cli_explore, cli_snn
+    from hmxai import cli_channels, cli_explain, cli_explore, cli_snn, cli_sweep
 
     cli_snn.add_train_parser(tsub)
     cli_channels.add_parser(sub)
@@ -138,10 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_explore.add_parser(sub)
     cli_snn.add_parser(sub)
 
-    p = sub.add_parser("figures", help="redraw the report's figures from its results.json")
-    p.add_argument("results", help="results.json written by hmxai demo")
-    p.add_argument("--out", default=None, help="folder for the figures (default: beside results.json)")
-    p.add_argument("--json", action="store_true")
+    cli_sweep.add_parser(sub)  # sweep, figures
     return parser
 
 
@@ -302,9 +299,15 @@ def cmd_app(args) -> Dict[str, Any]:
 
 
 def cmd_figures(args) -> Dict[str, Any]:
-    from hmxai.report import redraw_figures
+    from hmxai import cli_sweep
 
-    return {"figures": redraw_figures(args.results, args.out)}
+    return cli_sweep.figures(args)
+
+
+def cmd_sweep(args) -> Dict[str, Any]:
+    from hmxai import cli_sweep
+
+    return cli_sweep.run(args)
 
 
 # ---------------------------------------------------------------------- output
@@ -332,6 +335,14 @@ def _print_human(command: str, out: Dict[str, Any]) -> None:
         from hmxai import cli_snn
 
         print(cli_snn.format_text(out))
+    elif command == "demo":
+        n = sum(len(v) for v in out["figures"].values())
+        print(f"report         {out['report']}\nrows           {out['results']} ({out['runs']} units, "
+              f"{out['computed']} computed now)\nfigures        {n} files in {Path(out['report']).parent / 'figures'}")
+    elif command in ("sweep", "figures"):
+        from hmxai import cli_sweep
+
+        print(cli_sweep.format_text(command, out))
     elif command == "app":
         print(f"hmxai app: stopped (exit {out['exit_code']})")
     elif command == "info":
@@ -355,6 +366,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "run": cmd_run,
         "demo": cmd_demo,
         "figures": cmd_figures,
+        "sweep": cmd_sweep,
         "train": cmd_train,
         "channels": cmd_channels,
         "explain": cmd_explain,

@@ -13,6 +13,16 @@ from typing import List, Optional, Tuple
 
 from hmxai.errors import HmxaiError
 
+#: the fixed ImageNet split: the image at sorted position i is held out when i % HOLDOUT_EVERY == 0
+HOLDOUT_EVERY = 5
+
+
+def fixed_split(paths) -> Tuple[List[Path], List[Path]]:
+    """(train, held-out) of ``paths`` under the fixed split, in sorted order (150 of the 750 held out)."""
+    paths = sorted(Path(p) for p in paths)
+    return ([p for i, p in enumerate(paths) if i % HOLDOUT_EVERY != 0],
+            [p for i, p in enumerate(paths) if i % HOLDOUT_EVERY == 0])
+
 
 def data_root(root: Optional[str | os.PathLike] = None) -> Path:
     """``root`` or ``$HMXAI_DATA``; a clear error if neither names a folder."""

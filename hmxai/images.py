@@ -2,8 +2,8 @@
 
 Conversion rules (applied in this order):
 
-* **paths** are opened with Pillow (HEIF/AVIF too); the pixel limit is
-  checked *before* the pixels are decoded;
+* **paths** and the **bytes** of an image file are opened with Pillow (HEIF/AVIF too); the
+  pixel limit is checked *before* the pixels are decoded;
 * **grayscale** (L, 1, 16-bit I;16/I) is replicated to three channels;
 * **alpha** (RGBA, LA, palette with transparency) is composited over a
   **white** background, the way a viewer shows it on a page;
@@ -39,7 +39,7 @@ DEFAULT_MAX_PIXELS = 40_000_000
 #: Smallest side accepted, in pixels (MS-SSIM and every codec work from here up).
 MIN_SIDE = 16
 
-ImageLike = Union[str, os.PathLike, "PIL.Image.Image", np.ndarray, Tensor]  # noqa: F821
+ImageLike = Union[str, os.PathLike, bytes, "PIL.Image.Image", np.ndarray, Tensor]  # noqa: F821
 
 
 def max_pixels_default() -> int:
@@ -170,7 +170,7 @@ def _from_tensor(t: Tensor, max_pixels: int, what: str) -> np.ndarray:
 
 
 def load_image(source: ImageLike, *, max_pixels: int | None = None) -> Tensor:
-    """Read an image from a path, PIL image, ndarray or tensor.
+    """Read an image from a path, an encoded file's bytes, a PIL image, ndarray or tensor.
 
     Args:
         source: see the module docstring for accepted types and rules.
@@ -191,17 +191,11 @@ def load_image(source: ImageLike, *, max_pixels: int | None = None) -> Tensor:
         what = f"image {str(path)!r}"
         if not path.is_file():
             raise InvalidImageError(f"{what} does not exist or is not a file")
-        _register_heif()
-        try:
-            with Image.open(path) as img:
-                w, h = img.size
-                _check_size(h, w, limit, what)  # before the pixels are decoded
-                img.load()
-                data = _from_pil(img, limit, what)
-        except InvalidImageError:
-            raise
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise InvalidImageError(f"{what} is not a readable image: {exc}") from exc
+        data = _from_file(path, limit, what)
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        import io
+
+        data = _from_file(io.BytesIO(bytes(source)), limit, f"image of {len(source)} bytes")
     elif isinstance(source, Image.Image):
         data = _from_pil(source, limit, "PIL image")
     elif isinstance(source, np.ndarray):
@@ -211,10 +205,30 @@ def load_image(source: ImageLike, *, max_pixels: int | None = None) -> Tensor:
     else:
         raise InvalidImageError(
             f"cannot read an image from {type(source).__name__}; "
-            "pass a path, PIL image, numpy array or torch tensor"
+            "pass a path, the bytes of an image file, a PIL image, numpy array or torch tensor"
         )
     x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).permute(2, 0, 1)
     return x.unsqueeze(0).contiguous()
+
+
+def _from_file(file, limit: int, what: str) -> np.ndarray:
+    """Pixels of an encoded image file (a path or a file object); size checked before decoding."""
+    from PIL import Image
+
+    _register_heif()
+    try:
+        with Image.open(file) as img:
+            w, h = img.size
+            _check_size(h, w, limit, what)  # before the pixels are decoded
+            img.load()
+            return _from_pil(img, limit, what)
+    except InvalidImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        import re
+
+        reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "these bytes", str(exc))  # no addresses
+        raise InvalidImageError(f"{what} is not a readable image: {reason}") from exc
 
 
 def _register_heif() -> None:

@@ -13,6 +13,11 @@ _PACKAGES = (
 )
 
 
+def package_versions(extra=()) -> Dict[str, str]:
+    """hmxai's and its libraries' installed versions (``extra``: more distribution names)."""
+    return {name: _version(name) for name in (*_PACKAGES, *extra)}
+
+
 def _version(name: str) -> str:
     try:
         return metadata.version(name)
@@ -108,7 +113,7 @@ def collect_info() -> Dict[str, Any]:
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {name: _version(name) for name in _PACKAGES},
+        "versions": package_versions(),
         "codecs": _codec_rows(),
         "tasks": _task_rows(),
     }

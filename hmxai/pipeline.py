@@ -74,9 +74,16 @@ def decode(image: ImageLike, codec: Union[str, Codec], task: Union[str, TaskMode
         psnr=float(psnr(x, x_hat)[0]),
         ms_ssim=float(ms_ssim(x, x_hat)[0]),
     )
-    prediction = None if task is None else task.predict(x_hat, k=5)[0]
-    return Rung(codec.name, codec.quality, getattr(codec, "weights", None), getattr(codec, "weights_id", None),
-                encoded, x_hat, latent, metrics, prediction, encode_seconds, decode_seconds)
+    rung = Rung(codec.name, codec.quality, getattr(codec, "weights", None), getattr(codec, "weights_id", None),
+                encoded, x_hat, latent, metrics, None, encode_seconds, decode_seconds)
+    return rung if task is None else predict_rung(rung, task)
+
+
+def predict_rung(rung: Rung, task: Union[str, TaskModel]) -> Rung:
+    """The same rung with ``task``'s top-5 on its decoded image (one rung, several tasks: a sweep)."""
+    from dataclasses import replace
+
+    return replace(rung, prediction=resolve_task(task).predict(rung.x_hat, k=5)[0])
 
 
 def run_pipeline(

@@ -6,3 +6,6 @@
 #: pixel of each latent cell (its bits spread over the cell's pixels)
 ERROR_SCALE = 0.15
 BITS_SCALE = 2.0
+
+#: the bit budget's classes, in every figure (the explorer's bars, channel plots, sweep figures)
+BUDGET_COLOURS = {"both": "#7b3294", "machine": "#d7191c", "human": "#2c7bb6", "neither": "#bababa"}

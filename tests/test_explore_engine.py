@@ -205,7 +205,7 @@ def test_settings_that_change_results_are_part_of_the_cache_key(image, task):
     a, b = fast.view(CODEC, 1, None, "none"), exact.view(CODEC, 1, None, "none")
     assert a is not b and a.machine != b.machine and np.array_equal(a.decoded_image, b.decoded_image)
     assert fast.rung(CODEC, 1).scores.method == "input-x-gradient" and exact.rung(CODEC, 1).scores.method == "ablation"
-    from hmxai.explore.engine import fingerprint
+    from hmxai.fingerprint import fingerprint
 
     assert fingerprint(torch.zeros(1, 3, 4, 8)) != fingerprint(torch.zeros(1, 3, 8, 4))
 

@@ -92,12 +92,29 @@ class PillowCodec(Codec):
         return d
 
 
+#: the IJG example quantization tables (ITU-T T.81 Annex K), natural order: luminance, chrominance
+_IJG_LUMA = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+             14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+             49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+_IJG_CHROMA = (17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
+               47, 66, 99, 99, 99, 99, 99, 99) + (99,) * 32
+
+
+def ijg_tables(quality: int):
+    """libjpeg's quantization tables for ``quality`` (``jpeg_set_quality`` with baseline clamping)."""
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [[min(255, max(1, (v * scale + 50) // 100)) for v in table] for table in (_IJG_LUMA, _IJG_CHROMA)]
+
+
 class JpegCodec(PillowCodec):
     name, format, quality_range = "jpeg", "JPEG", CLASSICAL["jpeg"].quality_range
 
     def _encode(self, img) -> bytes:
+        # The tables libjpeg derives from quality=q, given explicitly: the same bytes as quality=q,
+        # but Pillow then sizes its one-shot buffer for optimized Huffman coding at 16 bpp instead
+        # of 8, which detailed images at high quality in 4:4:4 exceed ("broken data stream").
         buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=self.quality, subsampling=0, optimize=True)
+        img.save(buf, "JPEG", qtables=ijg_tables(self.quality), subsampling=0, optimize=True)
         return buf.getvalue()
 
     def _looks_valid(self, data: bytes) -> bool:

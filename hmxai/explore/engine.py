@@ -16,7 +16,6 @@ and the codec weights, so a re-run cell or a second explorer on the same image r
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from torch import Tensor
 from hmxai.errors import InvalidArgumentError
 from hmxai.explore.cache import CACHE, ByteLRU
 from hmxai.explore.render import ViewImages, png, render_view
+from hmxai.fingerprint import fingerprint  # noqa: F401  (cache keys; also imported from here)
 from hmxai.registry import quality_value  # noqa: F401  (re-exported: the UI imports it from here)
 from hmxai.scales import BITS_SCALE, ERROR_SCALE
 from hmxai.types.explorer import ExplorerView
@@ -71,21 +71,6 @@ def default_codecs() -> Tuple[str, ...]:
     zoo = [n for n in list_codecs(learned=True) if CODECS.entry(n).facts.get("zoo")]
     zoo.sort(key=lambda n: n != DEFAULT_LEARNED_CODEC)
     return tuple(zoo) + tuple(list_codecs(learned=False))
-
-
-def fingerprint(*arrays: Iterable) -> str:
-    """Short SHA-1 of tensors' bytes (image) or of a module's parameters and buffers."""
-    digest = hashlib.sha1()
-    for a in arrays:
-        if isinstance(a, torch.nn.Module):
-            for key, value in sorted(a.state_dict().items()):
-                digest.update(key.encode())
-                digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-        else:
-            t = torch.as_tensor(a).detach().cpu().contiguous()
-            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            digest.update(t.numpy().tobytes())
-    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

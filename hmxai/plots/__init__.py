@@ -1,7 +1,10 @@
 """Matplotlib figures. Every function returns its Figure/Axes; none of them shows a window.
 
-Publication defaults (:func:`paper_style`): one-column width (3.5 in),
-8-pt fonts, TrueType fonts embedded in PDF (Type 42), vector output.
+Publication defaults (:func:`paper_style`), one style for every hmxai figure: one-column width
+(3.5 in) or two-column (7.16 in), 8-pt fonts, the Okabe-Ito colour-blind-safe palette, TrueType
+fonts embedded in PDF (Type 42) and glyphs as paths in SVG, vector output.
+:func:`save_figure` writes PDF, SVG and PNG without dates or random ids, so the same figure
+drawn from the same results is byte-identical on any day.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ from contextlib import contextmanager
 
 #: one-column and two-column widths of IEEE/ACM-style papers, in inches
 ONE_COLUMN, TWO_COLUMN = 3.5, 7.16
+
+#: Okabe & Ito's colour-blind-safe palette (black last: the anchor's colour)
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+ANCHOR_COLOUR = "#000000"
 
 PAPER_RC = {
     "font.size": 8,
@@ -24,7 +31,8 @@ PAPER_RC = {
     "grid.alpha": 0.3,
     "pdf.fonttype": 42,
     "ps.fonttype": 42,
-    "svg.fonttype": "none",
+    "svg.fonttype": "path",
+    "svg.hashsalt": "hmxai",
     "savefig.bbox": "tight",
     "savefig.dpi": 300,
 }
@@ -34,8 +42,9 @@ PAPER_RC = {
 def paper_style():
     """Temporarily apply :data:`PAPER_RC` (restored on exit)."""
     import matplotlib
+    from cycler import cycler
 
-    with matplotlib.rc_context(PAPER_RC):
+    with matplotlib.rc_context({**PAPER_RC, "axes.prop_cycle": cycler(color=OKABE_ITO[:-1])}):
         yield
 
 
@@ -43,8 +52,13 @@ def paper_style():
 WIDTHS = {"one-column": ONE_COLUMN, "two-column": TWO_COLUMN}
 
 
+#: per format, the metadata that would otherwise carry the date and time of saving
+STABLE_METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}, "png": {}}
+
+
 def save_figure(fig, stem, formats=("pdf", "svg", "png"), dpi: int = 300) -> list:
-    """Write ``fig`` as ``stem.pdf``, ``stem.svg``, ``stem.png`` (fonts embedded, tight box); returns the paths."""
+    """Write ``fig`` as ``stem.pdf``, ``stem.svg``, ``stem.png`` (fonts embedded, tight box, no dates:
+    byte-identical for the same figure); returns the paths."""
     from pathlib import Path
 
     stem = Path(stem)
@@ -53,6 +67,6 @@ def save_figure(fig, stem, formats=("pdf", "svg", "png"), dpi: int = 300) -> lis
     for ext in formats:
         path = stem.with_name(f"{stem.name}.{ext}")
         with paper_style():
-            fig.savefig(path, dpi=dpi, bbox_inches="tight")
+            fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=STABLE_METADATA.get(ext, {}))
         paths.append(str(path))
     return paths

@@ -18,7 +18,7 @@ import numpy as np
 from hmxai.errors import InvalidArgumentError
 from hmxai.plots import ONE_COLUMN, TWO_COLUMN, paper_style
 
-CLASS_COLORS = {"both": "#7b3294", "machine": "#d7191c", "human": "#2c7bb6", "neither": "#bababa"}
+from hmxai.scales import BUDGET_COLOURS as CLASS_COLORS  # one table for every figure
 
 
 def plot_channel_scores(scores, budget=None, sort_by: str = "bits", top: Optional[int] = None):

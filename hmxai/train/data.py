@@ -18,16 +18,14 @@ from torch import Tensor
 
 from hmxai.errors import InvalidArgumentError, MissingFileError
 
-HOLDOUT_EVERY = 5
+from hmxai.datasets import HOLDOUT_EVERY, fixed_split  # noqa: F401  (the split is defined once)
+
 _EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def imagenet_split(folder: str | Path) -> Tuple[List[Path], List[Path]]:
     """(train, held-out) ImageNet sample paths under the fixed split."""
-    paths = sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in _EXTENSIONS)
-    train = [p for i, p in enumerate(paths) if i % HOLDOUT_EVERY != 0]
-    held = [p for i, p in enumerate(paths) if i % HOLDOUT_EVERY == 0]
-    return train, held
+    return fixed_split(p for p in Path(folder).iterdir() if p.suffix.lower() in _EXTENSIONS)
 
 
 def training_paths(root: str | Path, folders: Sequence[str]) -> List[Path]:

@@ -1,0 +1,216 @@
+"""Running a sweep: every unit not yet in the store, on one of three engines, rows stored as they finish.
+
+Engines (the same :func:`~hmxai.sweep.unit.compute_unit` runs on each):
+
+* ``workers=1``: in this process;
+* ``workers=N``: N local worker processes (``concurrent.futures`` with the ``spawn`` start
+  method), each with ``threads`` torch threads (default: the cores shared out);
+* ``scheduler="tcp://host:8786"`` (or a ``distributed.Client``): a Dask cluster. The client
+  reads each image file and sends its bytes, so workers need hmxai installed but not the data.
+
+Only this process writes the store, one atomic file per finished unit; killing it at any moment
+loses no finished unit, and running the sweep again computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+from hmxai.errors import InvalidArgumentError
+from hmxai.sweep.config import SweepConfig, dump_toml, list_items
+from hmxai.sweep.store import COMPACT_EVERY, Store
+from hmxai.sweep.unit import Unit, compute_unit, error_rows
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a run of :func:`run_sweep` did. ``units``: all units of the sweep; ``skipped``: found in
+    the store; ``computed``: done now; ``failed``: units whose rows carry an error; ``seconds``: wall
+    time; ``units_per_second``: computed units over the wall time (a unit: one image coded, decoded,
+    measured and classified by every task); ``images_per_second``: distinct images among them over
+    the wall time."""
+
+    out: str
+    engine: str
+    workers: int
+    units: int
+    skipped: int
+    computed: int
+    failed: int
+    rows: int
+    seconds: float
+    units_per_second: float
+    images_per_second: float
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def plan_units(config: SweepConfig, read_bytes: bool = False) -> List[Unit]:
+    """Every unit of the sweep, in (dataset, image, codec, quality) order."""
+    digest = config.digest()
+    units = []
+    for dataset, image, source, label in list_items(config):
+        tasks = config.tasks_of(dataset)
+        data = None
+        if read_bytes and not source.startswith("sample:"):
+            try:
+                data = Path(source).read_bytes()
+            except OSError:
+                data = None  # the worker's read fails the same way and records it
+        for codec, qualities in config.codecs:
+            for q in qualities:
+                units.append(Unit(dataset.name, image, source, label, codec, q, tasks, config.explanations,
+                                  config.seed, dataset.max_side, digest, data))
+    return units
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+
+
+def _threads(config: SweepConfig, workers: int) -> int:
+    return config.threads or max(1, (os.cpu_count() or 1) // workers)
+
+
+def _serial(units: Sequence[Unit], threads: int) -> Iterator:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for unit in units:
+            yield unit, compute_unit(unit)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _processes(units: Sequence[Unit], workers: int, threads: int) -> Iterator:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+    pending, queue = {}, list(reversed(units))
+    try:
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:  # a short window: memory stays bounded
+                unit = queue.pop()
+                pending[pool.submit(compute_unit, unit)] = unit
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+    finally:
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=not pending, cancel_futures=True)
+        for process in processes:  # stopped early: leave no worker computing
+            if process.is_alive():
+                process.terminate()
+
+
+def _dask_client(scheduler):
+    """(client, whether we made it) for an address or an existing ``distributed.Client``."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        from hmxai.errors import MissingDependencyError
+
+        raise MissingDependencyError("a Dask scheduler needs dask.distributed: pip install 'dask[distributed]'") from exc
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if not isinstance(scheduler, str):
+        raise InvalidArgumentError(f"scheduler must be an address such as 'tcp://host:8786' or a Client, got {scheduler!r}")
+    return Client(scheduler), True
+
+
+def _dask(units: Sequence[Unit], client, threads: int) -> Iterator:
+    from distributed import as_completed
+
+    client.run(_init_worker, threads)
+    window = 2 * max(1, sum(client.nthreads().values()))
+    queue = list(reversed(units))
+    futures = {}
+    batch = as_completed()
+
+    def submit():
+        unit = queue.pop()
+        f = client.submit(compute_unit, unit, pure=False)
+        futures[f.key] = unit
+        batch.add(f)
+
+    while queue and len(futures) < window:
+        submit()
+    for future in batch:
+        unit = futures.pop(future.key)
+        rows = future.result()
+        future.release()
+        yield unit, rows
+        if queue:
+            submit()
+
+
+def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[int] = None, scheduler=None,
+              retry_errors: bool = False, on_unit: Optional[Callable[[Unit, List[Dict]], None]] = None) -> SweepSummary:
+    """Compute every unit of ``config`` that its store lacks; returns a :class:`SweepSummary`.
+
+    Args:
+        workers: override ``config.workers`` (local processes).
+        scheduler: a Dask scheduler address or ``distributed.Client``; overrides ``config.scheduler``.
+        retry_errors: compute again the units whose stored rows carry an error.
+        on_unit: called with each finished unit and its rows, after they are stored.
+    """
+    from tqdm.auto import tqdm
+
+    scheduler = scheduler if scheduler is not None else config.scheduler
+    workers = int(workers if workers is not None else config.workers)
+    if workers < 1:
+        raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
+    engine = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
+    store = Store(config.out_dir).open_for(dump_toml(config), config.digest(), config.name)
+    units = plan_units(config, read_bytes=engine == "dask")
+    done = store.done_keys() if not retry_errors else store.done_keys() - store.error_keys()
+    todo = [u for u in units if u.key not in done]
+    threads = _threads(config, 1 if engine == "serial" else workers)
+    if engine == "serial":
+        stream = _serial(todo, threads)
+    elif engine == "processes":
+        stream = _processes(todo, workers, threads)
+    else:
+        client, owned = _dask_client(scheduler)
+        workers = len(client.scheduler_info().get("workers", {}))
+        stream = _dask(todo, client, config.threads or 1)
+    t0 = time.perf_counter()
+    computed = failed = rows = 0
+    images = set()
+    bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=f"sweep {config.name}", unit="unit",
+               disable=not progress)
+    try:
+        for unit, unit_rows in stream:
+            if not unit_rows:  # a unit always has a row; an empty list is a bug upstream
+                unit_rows = error_rows(unit, "no rows were computed")
+            store.write_unit(unit.key, unit_rows)
+            computed += 1
+            rows += len(unit_rows)
+            failed += any(r.get("status") != "ok" for r in unit_rows)
+            images.add((unit.dataset, unit.image))
+            bar.update()
+            if on_unit is not None:
+                on_unit(unit, unit_rows)
+            if computed % COMPACT_EVERY == 0:
+                store.compact()
+    finally:
+        bar.close()
+        stream.close()
+        if engine == "dask" and owned:
+            client.close()
+    store.compact()
+    seconds = time.perf_counter() - t0
+    return SweepSummary(str(store.path), engine, workers, len(units), len(units) - len(todo),
+                        computed, failed, rows, round(seconds, 3), round(computed / seconds, 4) if seconds > 0 else 0.0,
+                        round(len(images) / seconds, 4) if seconds > 0 else 0.0)
