@@ -86,3 +86,26 @@ def test_truncated_or_foreign_payload_is_a_clear_error(name, small):
         codec.decompress(replace(enc, payload=b"GIF89a" + enc.payload))
     with pytest.raises(BitstreamError, match="header says"):
         codec.decompress(replace(enc, image_size=(65, 96)))
+
+
+@pytest.mark.parametrize("quality", [1, 10, 50, 75, 90, 95, 100])
+def test_jpeg_bytes_are_libjpegs_own_for_each_quality(quality, chelsea):
+    """hmxai passes libjpeg's tables for quality q explicitly: the file must be byte for byte the
+    one Pillow writes with quality=q (where Pillow's own path works)."""
+    img = Image.fromarray(to_uint8(chelsea))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=quality, subsampling=0, optimize=True)
+    assert create_codec("jpeg", quality=quality).compress(chelsea).payload == buf.getvalue()
+
+
+def test_jpeg_high_quality_on_a_detailed_image_above_8_bpp():
+    """Pillow's quality=90 path sizes its buffer at 8 bpp and fails ('broken data stream') on images
+    that need more in 4:4:4; hmxai's codec encodes them and decodes back."""
+    g = np.random.default_rng(0)
+    noise = torch.from_numpy(g.random((1, 3, 320, 320), dtype=np.float32))  # over Pillow's 64 KiB minimum
+    with pytest.raises(OSError):
+        Image.fromarray(to_uint8(noise)).save(io.BytesIO(), "JPEG", quality=90, subsampling=0, optimize=True)
+    codec = create_codec("jpeg", quality=90)
+    encoded = codec.compress(noise)
+    assert encoded.measured_bpp > 8
+    assert float(psnr(noise, codec.decompress(encoded))[0]) > 25

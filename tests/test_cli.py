@@ -121,11 +121,18 @@ def test_run_without_image_uses_embedded_samples():
 @pytest.mark.slow
 def test_demo_quick_and_figures_regenerate(tmp_path):
     out = json.loads(hmxai("demo", "--quick", "--out", tmp_path / "r", "--json").stdout)
-    assert out["runs"] == 4
-    for name in ("report.md", "results.json", "rd_psnr.pdf", "rd_psnr.png", "gallery.png"):
-        assert (tmp_path / "r" / name).stat().st_size > 0
-    figs = json.loads(hmxai("figures", tmp_path / "r" / "results.json", "--out", tmp_path / "f", "--json").stdout)
-    assert len(figs["figures"]) == 6 and all(os.path.getsize(p) > 0 for p in figs["figures"])
+    assert out["runs"] == 4 and out["computed"] == 4
+    for name in ("report.md", "results.parquet", "sweep/manifest.json", "figures/rd_psnr_samples.pdf",
+                 "figures/rate_agreement_samples_efficientnet-lite0.png", "figures/channels.png", "figures/gradcam.svg"):
+        assert (tmp_path / "r" / name).stat().st_size > 0, name
+    page = (tmp_path / "r" / "report.md").read_text()
+    for section in ("Two audiences", "Which bits serve whom", "Where the machine looks"):
+        assert section in page
+    again = json.loads(hmxai("demo", "--quick", "--out", tmp_path / "r", "--json").stdout)
+    assert again["computed"] == 0  # the rows are reused
+    figs = json.loads(hmxai("figures", tmp_path / "r" / "sweep", "--out", tmp_path / "f", "--json").stdout)
+    assert "rd_psnr_samples" in figs["figures"] and all(os.path.getsize(p) > 0 for ps in figs["figures"].values() for p in ps)
+    assert (tmp_path / "f" / "rd_psnr_samples.png").read_bytes() == (tmp_path / "r" / "figures" / "rd_psnr_samples.png").read_bytes()
     (tmp_path / "junk.json").write_text("[]")
     assert hmxai("figures", tmp_path / "junk.json", check=False).returncode == 2
 

@@ -155,6 +155,26 @@ def _dask(units: Sequence[Unit], client, threads: int) -> Iterator:
             submit()
 
 
+def _check_weights(store: Store, config: SweepConfig) -> None:
+    """Refuse to add rows made with other weights than the stored rows of the same codec and quality
+    (a retrained zoo): their curves would mix two models."""
+    from hmxai.sweep.unit import _codec
+
+    stored = store.weights_ids()
+    stale = []
+    for codec, qualities in config.codecs:
+        for q in qualities:
+            ids = stored.get((codec, float(q)))
+            if ids:
+                current = getattr(_codec(codec, q), "weights_id", None)
+                if current is not None and ids != {current}:
+                    stale.append(f"{codec} q{q:g} (stored {', '.join(sorted(ids))}, now {current})")
+    if stale:
+        raise InvalidArgumentError(
+            f"{store.path} holds rows made with other weights: {'; '.join(stale[:4])}"
+            f"{' ...' if len(stale) > 4 else ''}. Use another 'out' folder for the new weights.")
+
+
 def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[int] = None, scheduler=None,
               retry_errors: bool = False, on_unit: Optional[Callable[[Unit, List[Dict]], None]] = None) -> SweepSummary:
     """Compute every unit of ``config`` that its store lacks; returns a :class:`SweepSummary`.
@@ -173,6 +193,7 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[i
         raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
     engine = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
     store = Store(config.out_dir).open_for(dump_toml(config), config.digest(), config.name)
+    _check_weights(store, config)
     units = plan_units(config, read_bytes=engine == "dask")
     done = store.done_keys() if not retry_errors else store.done_keys() - store.error_keys()
     todo = [u for u in units if u.key not in done]

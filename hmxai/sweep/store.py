@@ -177,6 +177,18 @@ class Store:
         cols = [t.column(c).to_pylist() for c in UNIT_COLUMNS + ("status",)]
         return {unit_key(*row[:4]) for row in zip(*cols) if row[4] != "ok"}
 
+    def weights_ids(self) -> Dict[tuple, Set[str]]:
+        """(codec, quality) -> the codec weights ids its stored rows were computed with."""
+        out: Dict[tuple, Set[str]] = {}
+        for path in self._files():
+            t = self._read_file(path, ("codec", "quality", "codec_weights_id"))
+            if t is None:
+                continue
+            for codec, q, wid in zip(*(t.column(c).to_pylist() for c in ("codec", "quality", "codec_weights_id"))):
+                if wid is not None:
+                    out.setdefault((codec, float(q)), set()).add(wid)
+        return out
+
     def table(self):
         """Every stored row, one copy per row key (a successful copy over a failed one: a retried
         unit), sorted by (dataset, image, codec, quality, task)."""
