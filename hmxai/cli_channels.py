@@ -95,15 +95,13 @@ def _write_figures(folder: Path, figures) -> list:
     import matplotlib.pyplot as plt
 
     from hmxai.plots import channels as plots
+    from hmxai.plots import save_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (fn, args) in figures.items():
         fig = getattr(plots, fn)(*args)
-        for ext in ("pdf", "png"):
-            path = folder / f"{name}.{ext}"
-            fig.savefig(path, bbox_inches="tight")
-            written.append(str(path))
+        written += save_figure(fig, folder / name, formats=("pdf", "png"))
         plt.close(fig)
     return written
 

@@ -70,7 +70,9 @@ def run_snn(args: argparse.Namespace) -> Dict[str, Any]:
 
         fig = plot_bits_vs_spikes(result, row=1)
         try:
-            fig.savefig(args.figure, dpi=200, bbox_inches="tight")
+            from hmxai.plots import save_as
+
+            save_as(fig, args.figure, dpi=200)
         finally:
             plt.close(fig)
         out["figure"] = args.figure

@@ -24,6 +24,7 @@ out = "store"
 anchor = "jpeg"
 seed = 3
 threads = 1
+workers = 1
 [codecs]
 jpeg = [10, 30, 50, 70, 90]
 webp = [20, 60]
@@ -65,6 +66,7 @@ out: store
 anchor: jpeg
 seed: 3
 threads: 1
+workers: 1
 codecs: {jpeg: [10, 30, 50, 70, 90], webp: [20, 60], hmxai-msh: [1, 3]}
 tasks: [efficientnet-lite0]
 datasets:
@@ -206,11 +208,19 @@ def test_crash_leftovers_never_corrupt_the_store(tiny_run, tmp_path):
     assert store.table().equals(reference) and not list(store.parts.glob("*.parquet"))
 
 
+def _no_worker_outlives(children, timeout: float = 10.0) -> None:
+    """The killed sweep's worker processes end themselves (they watch their parent)."""
+    import psutil
+
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    assert not alive, f"worker processes outlived the killed sweep: {[p.pid for p in alive]}"
+
+
 @pytest.mark.slow
 def test_killed_with_a_real_signal_then_resumed_equals_an_uninterrupted_run(tmp_path, tiny_run):
     """SIGKILL mid-run (no cleanup at all), run again: the table equals the uninterrupted one,
     and nothing finished before the kill is computed again."""
-    path = write(tmp_path)
+    path = write(tmp_path, TINY.replace("workers = 1\n", ""))  # the default engine: one process per core
     config = SweepConfig.from_file(path)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen([sys.executable, "-m", "hmxai.cli", "sweep", str(path), "--json"], env=env,
@@ -219,9 +229,14 @@ def test_killed_with_a_real_signal_then_resumed_equals_an_uninterrupted_run(tmp_
     deadline = time.time() + 300
     while time.time() < deadline and len(list(parts.glob("*.parquet"))) < 5 and proc.poll() is None:
         time.sleep(0.05)
+    import psutil
+
+    children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the sweep finished before it could be killed"
+    assert len(children) >= 2  # the default engine: a worker process per core (and the resource tracker)
+    _no_worker_outlives(children)
     stored = Store(config.out_dir).done_keys()
     assert 5 <= len(stored) < 18
     out = subprocess.run([sys.executable, "-m", "hmxai.cli", "sweep", str(path), "--json"], env=env,

@@ -56,17 +56,23 @@ WIDTHS = {"one-column": ONE_COLUMN, "two-column": TWO_COLUMN}
 STABLE_METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}, "png": {}}
 
 
+def save_as(fig, path, dpi: int = 300) -> str:
+    """Write ``fig`` to one file, its format from the extension (the same style and stable metadata
+    as :func:`save_figure`); returns the path."""
+    from pathlib import Path
+
+    path = Path(path)
+    ext = path.suffix.lower().lstrip(".")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with paper_style():
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=STABLE_METADATA.get(ext, {}))
+    return str(path)
+
+
 def save_figure(fig, stem, formats=("pdf", "svg", "png"), dpi: int = 300) -> list:
     """Write ``fig`` as ``stem.pdf``, ``stem.svg``, ``stem.png`` (fonts embedded, tight box, no dates:
     byte-identical for the same figure); returns the paths."""
     from pathlib import Path
 
     stem = Path(stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for ext in formats:
-        path = stem.with_name(f"{stem.name}.{ext}")
-        with paper_style():
-            fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=STABLE_METADATA.get(ext, {}))
-        paths.append(str(path))
-    return paths
+    return [save_as(fig, stem.with_name(f"{stem.name}.{ext}"), dpi) for ext in formats]

@@ -28,6 +28,7 @@ One file describes the whole grid. Example (TOML)::
     limit = 150
 
     explanations = ["drift", "bit_budget"]   # optional, per row (learned codecs for bit_budget)
+    metrics = ["psnr", "accuracy"]           # curves drawn; the BD table's human and machine axes
 
 A dataset is a folder (``path``), the embedded samples (``samples = ["chelsea", ...]``), or a
 list of files (``files = [...]``). Every combination is one unit of work; each unit writes one
@@ -46,8 +47,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from hmxai.errors import InvalidArgumentError, MissingFileError
 
-#: metrics every row carries (one decode computes them all)
-METRICS = ("measured_bpp", "estimated_bpp", "psnr", "ms_ssim", "top1", "agreement", "accuracy")
+#: the quality axes of curves and BD tables (every row carries all of them: one decode computes them)
+METRICS = ("psnr", "ms_ssim", "agreement", "accuracy")
 #: optional per-row explanation metrics
 EXPLANATIONS = ("drift", "bit_budget")
 SPLITS = ("all", "heldout", "train")
@@ -103,13 +104,16 @@ class SweepConfig:
         tasks: the task models; each dataset uses all of them unless it lists its own.
         datasets: the image sources.
         anchor: the BD anchor codec (HEVC intra, ``heif``, as in the literature).
+        metrics: the quality axes the figures draw (rates are always measured bpp); the BD table's
+            human axis is the first of ``psnr``/``ms_ssim`` listed, its machine axis the first of
+            ``accuracy``/``agreement`` (accuracy needs labels).
         explanations: optional per-row explanation metrics (``drift``: Grad-CAM of the decoded
             image against the original's; ``bit_budget``: machine/human/both/neither fractions of
             a learned codec's estimated bits).
         seed: seeds everything random (torch, numpy).
         out: the results folder (relative to the config file's folder).
         data_root: root of relative dataset paths (default ``$HMXAI_DATA``).
-        workers: local worker processes (1: in this process).
+        workers: local worker processes (1: in this process; 0, the default: one per core, at most 8).
         scheduler: a ``dask.distributed`` scheduler address (``tcp://host:8786``); overrides workers.
         threads: torch threads per worker (0: the cores divided among the workers).
     """
@@ -119,11 +123,12 @@ class SweepConfig:
     tasks: Tuple[TaskSpec, ...] = (TaskSpec("efficientnet-lite0"),)
     datasets: Tuple[DatasetSpec, ...] = ()
     anchor: str = "heif"
+    metrics: Tuple[str, ...] = METRICS
     explanations: Tuple[str, ...] = ()
     seed: int = 0
     out: str = "sweep-results"
     data_root: Optional[str] = None
-    workers: int = 1
+    workers: int = 0
     scheduler: Optional[str] = None
     threads: int = 0
     base_dir: str = field(default=".", compare=False)
@@ -136,11 +141,14 @@ class SweepConfig:
         names = [d.name for d in self.datasets]
         if len(set(names)) != len(names):
             raise InvalidArgumentError(f"dataset names must be unique, got {names}")
+        bad = [m for m in self.metrics if m not in METRICS]
+        if bad or not self.metrics:
+            raise InvalidArgumentError(f"unknown or no metrics {bad}; known: {list(METRICS)}")
         bad = [e for e in self.explanations if e not in EXPLANATIONS]
         if bad:
             raise InvalidArgumentError(f"unknown explanation metrics {bad}; known: {list(EXPLANATIONS)}")
-        if self.workers < 1:
-            raise InvalidArgumentError(f"workers must be at least 1, got {self.workers}")
+        if self.workers < 0:
+            raise InvalidArgumentError(f"workers must be 0 (one per core) or more, got {self.workers}")
         task_keys = {t.key for t in self.tasks}
         for d in self.datasets:
             for t in d.tasks or ():
@@ -167,9 +175,10 @@ class SweepConfig:
         return tuple(t for t in self.tasks if t.key in dataset.tasks)
 
     def digest(self) -> str:
-        """Short hash of what determines the rows (not where they go or how many workers)."""
+        """Short hash of what determines the rows: not where they go, how many workers compute
+        them, or how they are drawn (name, anchor, metrics)."""
         d = self.to_dict()
-        for k in ("out", "workers", "scheduler", "threads", "data_root"):
+        for k in ("out", "workers", "scheduler", "threads", "data_root", "name", "anchor", "metrics"):
             d.pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -187,7 +196,7 @@ class SweepConfig:
         path = Path(path)
         if not path.is_file():
             raise MissingFileError(f"sweep config {str(path)!r} does not exist")
-        raw = _parse(path)
+        raw = parse_file(path)
         raw.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(raw, base_dir=str(path.resolve().parent))
 
@@ -206,15 +215,17 @@ class SweepConfig:
         if "tasks" in raw:
             raw["tasks"] = tuple(_task(t) for t in _list(raw["tasks"], "tasks"))
         raw["datasets"] = tuple(_dataset(d) for d in _list(raw.get("datasets", []), "datasets"))
-        if "explanations" in raw:
-            raw["explanations"] = tuple(str(e) for e in _list(raw["explanations"], "explanations"))
+        for key in ("explanations", "metrics"):
+            if key in raw:
+                raw[key] = tuple(str(e) for e in _list(raw[key], key))
         for key in ("seed", "workers", "threads"):
             if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool)):
                 raise InvalidArgumentError(f"{key} must be an integer, got {raw[key]!r}")
         return cls(**raw, base_dir=base_dir)
 
 
-def _parse(path: Path) -> dict:
+def parse_file(path: Path) -> dict:
+    """The raw table of a ``.toml`` / ``.yaml`` file (a clear error for anything else)."""
     text = path.read_bytes()
     suffix = path.suffix.lower()
     try:
@@ -319,6 +330,7 @@ def dump_toml(config: SweepConfig) -> str:
     for k in ("scheduler", "data_root"):
         if d[k] is not None:
             lines.append(f"{k} = {val(d[k])}")
+    lines.append(f"metrics = {val(d['metrics'])}")
     lines.append(f"explanations = {val(d['explanations'])}")
     lines += ["", "[codecs]"] + [f"{name} = {val(qs)}" for name, qs in d["codecs"].items()]
     for t in d["tasks"]:

@@ -49,12 +49,12 @@ def write_figures(results: SweepResults, out: str | Path, width: str = "one-colu
             continue
         human = results.curves(ds)
         numbers[f"{ds}"] = {c: v.to_dict() for c, v in human.items()}
-        for metric in ("psnr", "ms_ssim"):
+        for metric in (m for m in results.metrics if m in ("psnr", "ms_ssim")):
             save(f"rd_{metric}_{_slug(ds)}", plot_curves(human, metric, anchor, width=w))
         for task in results.tasks(ds):
             machine = results.curves(ds, task)
             numbers[f"{ds}/{task}"] = {c: v.to_dict() for c, v in machine.items()}
-            metrics = ["agreement"] + (["accuracy"] if results.has_labels(ds) else [])
+            metrics = [m for m in results.metrics if m == "agreement" or (m == "accuracy" and results.has_labels(ds))]
             for metric in metrics:
                 ref = results.original_accuracy(ds, task) if metric == "accuracy" else None
                 save(f"rate_{metric}_{_slug(ds)}_{_slug(task)}", plot_curves(machine, metric, anchor, ref, width=w))

@@ -31,12 +31,13 @@ def load_results(path: str | os.PathLike) -> "SweepResults":
 
         config = SweepConfig.from_file(path)
         return SweepResults(Store(config.out_dir).frame(), name=config.name, anchor=config.anchor,
-                            source=str(config.out_dir))
+                            source=str(config.out_dir), metrics=config.metrics)
     if path.is_dir():
         store = Store(path)
         manifest = store.manifest()
-        anchor = _anchor_of(path / "sweep.toml")
-        return SweepResults(store.frame(), name=manifest.get("name", path.name), anchor=anchor, source=str(path))
+        anchor, metrics = _settings_of(path / "sweep.toml")
+        return SweepResults(store.frame(), name=manifest.get("name", path.name), anchor=anchor, source=str(path),
+                            metrics=metrics)
     if path.suffix.lower() == ".parquet":
         if not path.is_file():
             raise MissingFileError(f"{str(path)!r} does not exist")
@@ -48,20 +49,23 @@ def load_results(path: str | os.PathLike) -> "SweepResults":
     raise InvalidArgumentError(f"{str(path)!r} is neither a sweep config, a results folder nor a .parquet file")
 
 
-def _anchor_of(config_file: Path) -> str:
-    try:
-        from hmxai.sweep.config import _parse
+def _settings_of(config_file: Path):
+    """(anchor, metrics) of the config stored with the rows (defaults for an unreadable copy)."""
+    from hmxai.sweep.config import METRICS, parse_file
 
-        return str(_parse(config_file).get("anchor", "heif"))
-    except Exception:  # an old or hand-edited copy: the default anchor
-        return "heif"
+    try:
+        raw = parse_file(config_file)
+        return str(raw.get("anchor", "heif")), tuple(raw.get("metrics", METRICS))
+    except Exception:  # an old or hand-edited copy: the defaults
+        return "heif", METRICS
 
 
 class SweepResults:
     """A sweep's rows (a pandas DataFrame, one row per image x codec x quality x task) and what
     figures and tables are made of."""
 
-    def __init__(self, frame, name: str = "sweep", anchor: str = "heif", source: str = ""):
+    def __init__(self, frame, name: str = "sweep", anchor: str = "heif", source: str = "",
+                 metrics: Sequence[str] = ("psnr", "ms_ssim", "agreement", "accuracy")):
         missing = {"dataset", "image", "codec", "quality", "task", "status"} - set(frame.columns)
         if missing:
             raise InvalidArgumentError(f"not a sweep table: columns {sorted(missing)} are missing")
@@ -69,6 +73,7 @@ class SweepResults:
         self.name = name
         self.anchor = anchor
         self.source = source
+        self.metrics = tuple(metrics)
 
     # ---------------------------------------------------------------- what is there
     @property
@@ -181,15 +186,18 @@ class SweepResults:
 
     def bd_table(self, anchor: Optional[str] = None, *, human_dataset: Optional[str] = None,
                  machine_dataset: Optional[str] = None, task: Optional[str] = None,
-                 machine_metric: Optional[str] = None, human_metric: str = "psnr",
+                 machine_metric: Optional[str] = None, human_metric: Optional[str] = None,
                  method: str = "cubic") -> BDTable:
         """The research's table (rows: codecs; columns: machine BD, human BD) against ``anchor``.
 
         Defaults: the sweep's anchor; the human side on the first dataset without tasks (else the
-        first dataset); the machine side on the first dataset with labels (accuracy) or, without
-        labels, with a task (agreement).
+        first dataset), on the first human metric of the sweep's ``metrics``; the machine side on
+        the first dataset with labels or, without labels, with a task, on the first machine metric
+        listed that it has (accuracy needs labels).
         """
         anchor = anchor or self.anchor
+        if human_metric is None:
+            human_metric = next((m for m in self.metrics if m in HUMAN_METRICS), "psnr")
         if human_metric not in HUMAN_METRICS:
             raise InvalidArgumentError(f"human_metric must be one of {HUMAN_METRICS}")
         human_dataset = human_dataset or next((d for d in self.datasets if not self.tasks(d)), self.datasets[0])
@@ -200,7 +208,9 @@ class SweepResults:
             machine_dataset = next((d for d in with_tasks if self.has_labels(d)), with_tasks[0])
         task = task or self.tasks(machine_dataset)[0]
         if machine_metric is None:
-            machine_metric = "accuracy" if self.has_labels(machine_dataset) else "agreement"
+            listed = [m for m in self.metrics if m in MACHINE_METRICS] or ["accuracy", "agreement"]
+            usable = [m for m in listed if m != "accuracy" or self.has_labels(machine_dataset)]
+            machine_metric = usable[0] if usable else "agreement"
         if machine_metric not in MACHINE_METRICS:
             raise InvalidArgumentError(f"machine_metric must be one of {MACHINE_METRICS}")
         human = self.curves(human_dataset)

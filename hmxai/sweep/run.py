@@ -3,7 +3,7 @@
 Engines (the same :func:`~hmxai.sweep.unit.compute_unit` runs on each):
 
 * ``workers=1``: in this process;
-* ``workers=N``: N local worker processes (``concurrent.futures`` with the ``spawn`` start
+* ``workers=N`` (default: one per core, at most 8): N local worker processes (``concurrent.futures`` with the ``spawn`` start
   method), each with ``threads`` torch threads (default: the cores shared out);
 * ``scheduler="tcp://host:8786"`` (or a ``distributed.Client``): a Dask cluster. The client
   reads each image file and sends its bytes, so workers need hmxai installed but not the data.
@@ -69,6 +69,27 @@ def plan_units(config: SweepConfig, read_bytes: bool = False) -> List[Unit]:
     return units
 
 
+def _watch_parent() -> None:
+    """A local worker ends itself when the ``hmxai sweep`` process that spawned it is gone
+    (killed with SIGKILL, say), instead of computing units nobody will store."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="hmxai-parent-watch", daemon=True).start()
+
+
+def _init_local_worker(threads: int) -> None:
+    _watch_parent()
+    _init_worker(threads)
+
+
 def _init_worker(threads: int) -> None:
     """Torch threads of a worker process; and glibc's malloc thresholds back to large values where
     the environment fixed them (Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_=65536``, which also pins
@@ -86,6 +107,11 @@ def _init_worker(threads: int) -> None:
             libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD (glibc's largest)
         except (OSError, AttributeError):  # not glibc: nothing to undo
             pass
+
+
+def default_workers() -> int:
+    """Local worker processes when none are asked for: one per core (at most 8), one thread each."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def _threads(config: SweepConfig, workers: int) -> int:
@@ -109,7 +135,7 @@ def _processes(units: Sequence[Unit], workers: int, threads: int) -> Iterator:
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_local_worker, initargs=(threads,))
     pending, queue = {}, list(reversed(units))
     try:
         while queue or pending:
@@ -201,7 +227,7 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[i
     from tqdm.auto import tqdm
 
     scheduler = scheduler if scheduler is not None else config.scheduler
-    workers = int(workers if workers is not None else config.workers)
+    workers = int(workers if workers is not None else config.workers) or default_workers()
     if workers < 1:
         raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
     engine = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
