@@ -275,7 +275,16 @@ def test_colour_scales_are_fixed_and_pngs_lossless():
         png(arr.astype(np.float32))
     signed = np.array([[1.0, -0.5], [0.0, 0.25]])
     rgba = overlay(signed)
-    assert rgba[0, 0, 3] > rgba[0, 1, 3] > rgba[1, 1, 3] > rgba[1, 0, 3] == 0
+    scale = np.percentile([1.0, 0.5, 0.25], 99)  # the documented drawing scale: p99 of |map| where seen
+    for (i, j), v in {(0, 0): 1.0, (0, 1): -0.5, (1, 1): 0.25}.items():
+        t = min(abs(v) / scale, 1.0)
+        assert rgba[i, j, 3] == np.uint8(np.clip((0.40 + 0.50 * t ** 0.8) * 255, 0, 255))
+        lut, pos = (_lut("inferno"), 0.12 + 0.88 * t) if v > 0 else (_lut("viridis"), 0.45 - 0.45 * t)
+        assert (rgba[i, j, :3] == lut[int(pos * 255)][:3]).all()
+    assert rgba[1, 0, 3] == 0  # never seen by the network: left clear
+    one_spike = np.ones((20, 20))
+    one_spike[0, 0] = 1000.0  # one extreme pixel does not wash the rest of the map out
+    assert overlay(one_spike)[5, 5, 3] == np.uint8((0.40 + 0.50) * 255)
     assert overlay(np.zeros((3, 3))) is None
 
 

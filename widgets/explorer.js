@@ -132,7 +132,7 @@ function renderPanel(model, el) {
   opacity.min = "0";
   opacity.max = "1";
   opacity.step = "0.05";
-  opacity.value = "0.6";
+  opacity.value = "0.85";
   opacity.title = "explanation overlay opacity";
   opacity.className = "hmx-opacity";
   const opLabel = document.createElement("label");

@@ -68,22 +68,41 @@ def colorize(values: np.ndarray, vmin: float, vmax: float, cmap: str = "magma") 
     return np.take(_lut3(cmap), idx, axis=0)
 
 
-def overlay(values: np.ndarray, max_side: Optional[int] = 256, cmap: str = "RdBu_r") -> Optional[np.ndarray]:
-    """Signed map -> (h, w, 4) uint8 RGBA to lay over the image: colour from a diverging map
-    centred on 0, opacity growing with |value|; scaled by max |value| (only the shape is shown).
-    Reduced to ``max_side`` (the browser scales it back smoothly). None for an all-zero map."""
+#: the overlay's drawing scale: values are divided by this percentile of |map| over the pixels the
+#: network saw, then clipped to [-1, 1] (a few extreme pixels do not wash the rest out)
+OVERLAY_PERCENTILE = 99.0
+#: overlay opacity (before the front-end's opacity slider): ``floor + span * |rel| ** 0.8``
+OVERLAY_ALPHA = (0.40, 0.50)
+
+
+def overlay(values: np.ndarray, max_side: Optional[int] = 256) -> Optional[np.ndarray]:
+    """Signed map -> (h, w, 4) uint8 RGBA to lay over the image (for drawing only; the map stays raw).
+
+    ``rel = clip(v / p99(|v|), -1, 1)``. Positive evidence goes from dark purple to bright yellow
+    (matplotlib's ``inferno``, 0.12 to 1), negative toward deep blue (``viridis`` 0.45 to 0);
+    opacity ``0.40 + 0.50 * |rel| ** 0.8``, so the rest of the image is dimmed and what the model
+    used stands out on any image. Pixels the network never saw (outside its centre crop: exactly 0)
+    are left clear. Reduced to ``max_side`` (the browser scales it back smoothly). None for an
+    all-zero map.
+    """
     v = np.nan_to_num(np.asarray(values, dtype=np.float32))
-    peak = float(np.abs(v).max()) if v.size else 0.0
-    if peak == 0.0:
-        return None
-    if max_side is not None and max(v.shape) > max_side:
+    if max_side is not None and v.size and max(v.shape) > max_side:
         step = int(np.ceil(max(v.shape) / max_side))
         h, w = (v.shape[0] // step) * step, (v.shape[1] // step) * step
         v = v[:h, :w].reshape(h // step, step, w // step, step).mean(axis=(1, 3))
-    rel = v / peak  # in [-1, 1]
-    rgba = _lut(cmap)[np.clip((rel + 1.0) * 127.5, 0, 255).astype(np.uint8)].copy()
-    rgba[..., 3] = np.clip(np.abs(rel) * 230.0, 0, 255).astype(np.uint8)
-    return rgba
+    magnitude = np.abs(v)
+    seen = magnitude > 0
+    if not seen.any():
+        return None
+    scale = float(np.percentile(magnitude[seen], OVERLAY_PERCENTILE)) or float(magnitude.max())
+    rel = np.clip(v / scale, -1.0, 1.0)
+    t = np.abs(rel)
+    positive = _lut("inferno")[np.clip((0.12 + 0.88 * t) * 255, 0, 255).astype(np.uint8)]
+    negative = _lut("viridis")[np.clip((0.45 - 0.45 * t) * 255, 0, 255).astype(np.uint8)]
+    rgba = np.where((rel < 0)[..., None], negative, positive)
+    floor, span = OVERLAY_ALPHA
+    rgba[..., 3] = np.where(seen, np.clip((floor + span * t ** 0.8) * 255, 0, 255), 0).astype(np.uint8)
+    return np.ascontiguousarray(rgba)
 
 
 @dataclass(frozen=True)
