@@ -1,6 +1,7 @@
 """The explorer in a real browser: ``hmxai app`` serves it with Voila on localhost, Playwright drives
 Debian's Chromium. Moving the quality slider must change the decoded image and the measured bpp;
-clicking a channel bar must drop that channel; the page must log no JavaScript error.
+clicking a channel bar must drop that channel; the page must log no JavaScript error and request
+nothing from any host but this machine.
 A screenshot is written to ``test-artifacts/`` (or ``$HMXAI_ARTIFACTS``)."""
 
 from __future__ import annotations
@@ -104,9 +105,11 @@ def test_quality_slider_and_channel_click_in_chromium(app_url):
         browser = p.chromium.launch(executable_path=chromium, args=FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            # nothing outside this machine exists here; Voila's template still links a CDN stylesheet
+            # the page must ask nothing of any host but this one (hmxai's Voila template drops the
+            # lab template's CDN stylesheets); a request elsewhere is refused and fails the test
+            outside = []
             page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(LOCAL)
-                       else route.fulfill(status=200, content_type="text/css", body=""))
+                       else (outside.append(route.request.url), route.abort()))
             page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
             page.goto(app_url, timeout=180_000)
@@ -147,3 +150,4 @@ def test_quality_slider_and_channel_click_in_chromium(app_url):
         finally:
             browser.close()
     assert not errors, errors
+    assert not outside, f"the page requested hosts other than this machine: {outside}"

@@ -13,6 +13,9 @@ from typing import Dict, List, Optional
 from hmxai.errors import InvalidArgumentError
 
 NOTEBOOK = Path(__file__).with_name("app.ipynb")
+#: a Jupyter data folder holding hmxai's Voila template (``voila/templates/hmxai``: the lab template
+#: without its CDN stylesheets, so the page requests nothing outside this machine)
+TEMPLATES = Path(__file__).parent
 
 #: environment variables the app notebook reads, and the ``hmxai app`` options that set them
 SETTINGS = ("image", "codec", "quality", "method", "max_side")
@@ -38,7 +41,7 @@ def explorer_from_env(environ=os.environ):
 def voila_command(port: int = 8866, ip: str = "127.0.0.1", open_browser: bool = True) -> List[str]:
     """The Voila command line that serves the app notebook."""
     cmd = [sys.executable, "-m", "voila", str(NOTEBOOK), f"--port={port}", f"--Voila.ip={ip}",
-           "--theme=light", "--show_tracebacks=True"]
+           "--theme=light", "--show_tracebacks=True", "--template=hmxai"]
     if not open_browser:
         cmd.append("--no-browser")
     return cmd
@@ -47,6 +50,7 @@ def voila_command(port: int = 8866, ip: str = "127.0.0.1", open_browser: bool = 
 def app_environment(settings: Dict[str, object], base=os.environ) -> Dict[str, str]:
     """``base`` plus ``HMXAI_APP_*`` for every setting given (others removed, so no stale value leaks in)."""
     env = {k: v for k, v in base.items() if not k.startswith("HMXAI_APP_")}
+    env["JUPYTER_PATH"] = os.pathsep.join([str(TEMPLATES)] + [p for p in base.get("JUPYTER_PATH", "").split(os.pathsep) if p])
     for key, value in settings.items():
         if key not in SETTINGS:
             raise InvalidArgumentError(f"unknown app setting {key!r}; known: {', '.join(SETTINGS)}")
