@@ -202,9 +202,13 @@ def test_settings_that_change_results_are_part_of_the_cache_key(image, task):
     cache = ByteLRU()
     fast = ExplorerEngine(image, task, codecs=[CODEC], cache=cache)
     exact = ExplorerEngine(image, task, codecs=[CODEC], channel_method="ablation", cache=cache)
-    a, b = fast.view(CODEC, 1, None, "none"), exact.view(CODEC, 1, None, "none")
+    a = fast.view(CODEC, 1, None, "none")
+    assert a.scores_method == "input-x-gradient" and fast.rung(CODEC, 1).scores.method == "input-x-gradient"
+    b = exact.view(CODEC, 1, None, "none")
     assert a is not b and a.machine != b.machine and np.array_equal(a.decoded_image, b.decoded_image)
-    assert fast.rung(CODEC, 1).scores.method == "input-x-gradient" and exact.rung(CODEC, 1).scores.method == "ablation"
+    assert b.scores_method == "ablation" and exact.rung(CODEC, 1).scores.method == "ablation"
+    # exact scores, once computed, are what every engine on this image shows (better, and labelled)
+    assert fast.view(CODEC, 1, None, "none").scores_method == "ablation"
     from hmxai.fingerprint import fingerprint
 
     assert fingerprint(torch.zeros(1, 3, 4, 8)) != fingerprint(torch.zeros(1, 3, 8, 4))
@@ -331,3 +335,33 @@ def test_codec_objects_belong_to_the_engine(image, task):
     q2, q3 = a._codec("hmxai-vbr", 2.5), a._codec("hmxai-vbr", 3)
     assert q2.model is q3.model and (q2.quality, q3.quality) == (2.5, 3)
     assert q2.compress(image).payload == __import__("hmxai").create_codec("hmxai-vbr", quality=2.5).compress(image).payload
+
+
+def test_exact_scores_replace_the_fast_ones_piece_by_piece(image, task):
+    """Refining a rung chunk by chunk gives exact ablation (one channel_scores call on all channels,
+    to float rounding); bars, orderings and budgets switch to it only once every chunk is in."""
+    from hmxai.explain.channels import channel_scores
+
+    engine = ExplorerEngine(image, task, codecs=[CODEC], cache=ByteLRU())
+    fast = engine.view(CODEC, 2, None, "none")
+    assert fast.scores_method == "input-x-gradient" and engine.scores_method(CODEC, 2) == "input-x-gradient"
+    fast_order = engine.order(CODEC, 2, "machine")
+    chunks = engine.exact_chunks(CODEC, 2, size=8)
+    live = engine.rung(CODEC, 2).scores.live
+    assert sorted(c for ch in chunks for c in ch) == live.nonzero().flatten().tolist()
+    for i, chunk in enumerate(chunks):
+        assert engine.refine_progress(CODEC, 2) == (i, len(chunks))
+        assert engine.refine(CODEC, 2, chunk) == (i == len(chunks) - 1)
+        if i < len(chunks) - 1:
+            assert engine.view(CODEC, 2, None, "none").scores_method == "input-x-gradient"  # not half of each
+    assert engine.refine_progress(CODEC, 2) == (len(chunks), len(chunks))
+    view = engine.view(CODEC, 2, None, "none")
+    assert view.scores_method == "ablation" and np.array_equal(view.decoded_image, fast.decoded_image)
+    reference = channel_scores(image, engine._codec(CODEC, 2), task, method="ablation")
+    np.testing.assert_allclose(view.machine, reference.machine.float().numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(view.human, reference.human.float().numpy(), rtol=1e-4, atol=1e-9)
+    exact_order = engine.order(CODEC, 2, "machine")
+    assert set(exact_order[:5]) == set(reference.machine.argsort(descending=True)[:5].tolist())
+    assert exact_order != fast_order  # the fast estimate ranks channels differently on this image
+    assert engine.kept(CODEC, 2, 10, "machine") == tuple(sorted(exact_order[:10]))
+    assert engine.refine(CODEC, 2, chunks[0]) is True  # nothing left to do

@@ -182,6 +182,43 @@ def test_bad_arguments_fail_before_any_widget(image, task):
             e.close()
 
 
+def test_worker_runs_sooner_jobs_before_queued_ones_and_after_the_newest_request():
+    from hmxai.ui.worker import Worker
+
+    ran = []
+    w = Worker(debounce=0, linger=0)
+    gate, started = threading.Event(), threading.Event()
+    w.later(lambda: started.set() or (gate.wait(5) and ran.append("running")))
+    assert started.wait(5)
+    w.later(lambda: ran.append("ladder 1"))
+    w.later(lambda: ran.append("ladder 2"))
+    w.sooner([lambda: ran.append("exact 1"), lambda: ran.append("exact 2")])
+    w.latest(lambda: ran.append("slider"))
+    gate.set()
+    assert w.wait(10)
+    assert ran == ["running", "slider", "exact 1", "exact 2", "ladder 1", "ladder 2"]
+    w.close()
+
+
+def test_explorer_replaces_fast_bars_by_exact_ones_in_the_background(image):
+    from hmxai.ui import RateExplorer
+
+    e = RateExplorer(image, codec="hmxai-msh", quality=2, codecs=["hmxai-msh"])
+    try:
+        e.wait(600)
+        assert e.view.scores_method == "ablation" and e.bars.method == "ablation"
+        assert "exact" in e.bars.scores
+        r = e.engine.rung("hmxai-msh", 2)
+        assert np.frombuffer(e.bars.machine, "<f4").tolist() == list(np.float32(r.channel_lists[1]))
+        assert np.frombuffer(e.bars.order, "<i4").tolist() == list(e.engine.order("hmxai-msh", 2, "bits"))
+        e.set(ordering="machine", budget=8)
+        e.wait(600)
+        assert e.view.kept == tuple(sorted(e.engine.order("hmxai-msh", 2, "machine")[:8]))
+        assert e.view.scores_method == "ablation"
+    finally:
+        e.close()
+
+
 def test_worker_debounces_to_the_newest_request_and_exits_when_idle():
     from hmxai.ui.worker import Worker
 
@@ -231,11 +268,16 @@ def test_app_settings_travel_through_the_environment(tmp_path):
 
     env = app_environment({"codec": "jpeg", "quality": 40, "max_side": 80, "image": None},
                           base={"PATH": "/bin", "HMXAI_APP_METHOD": "lime"})
-    assert env == {"PATH": "/bin", "HMXAI_APP_CODEC": "jpeg", "HMXAI_APP_QUALITY": "40", "HMXAI_APP_MAX_SIDE": "80"}
+    from hmxai.ui.app import TEMPLATES
+
+    assert env == {"PATH": "/bin", "HMXAI_APP_CODEC": "jpeg", "HMXAI_APP_QUALITY": "40", "HMXAI_APP_MAX_SIDE": "80",
+                   "JUPYTER_PATH": str(TEMPLATES)}
+    assert (TEMPLATES / "voila" / "templates" / "hmxai" / "index.html.j2").is_file()
     with pytest.raises(ValueError):
         app_environment({"colour": "red"})
     cmd = voila_command(9999, open_browser=False)
     assert str(NOTEBOOK) in cmd and "--no-browser" in cmd and "--port=9999" in cmd and NOTEBOOK.is_file()
+    assert "--template=hmxai" in cmd
     e = explorer_from_env(env)
     try:
         assert e.codec.value == "jpeg" and e.quality.value == 40 and max(e.engine.x.shape[-2:]) == 80

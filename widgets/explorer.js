@@ -220,9 +220,10 @@ const ROWS = [
 function renderChannels(model, el) {
   el.classList.add("hmx-channels");
   const title = make("div", "hmx-channels-title");
+  const scores = make("div", "hmx-channels-method");
   const canvas = make("canvas", "hmx-channels-canvas");
   const tip = make("div", "hmx-channels-tip");
-  el.append(title, canvas, tip);
+  el.append(title, scores, canvas, tip);
   const width = () => Math.max(200, Math.floor(el.clientWidth || 720));
   const rowHeight = 46;
 
@@ -253,6 +254,8 @@ function renderChannels(model, el) {
                           : "no latent channels (classical codec)";
     el.dataset.channels = String(n);
     el.dataset.sent = String(sent);
+    scores.textContent = model.get("scores") || "";
+    el.dataset.method = model.get("method") || "";
     if (!n) return;
     const geo = layout(n, w);
     ROWS.forEach((row, r) => {
@@ -300,7 +303,7 @@ function renderChannels(model, el) {
     queued = true;
     requestAnimationFrame(() => { queued = false; draw(); });
   };
-  const names = ["bits", "machine", "human", "order", "kept", "ordering"];
+  const names = ["bits", "machine", "human", "order", "kept", "ordering", "scores", "method"];
   for (const name of names) model.on(`change:${name}`, schedule);
   const observer = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(() => draw());
   observer?.observe(el);

@@ -23,7 +23,7 @@ human's scores from the same decoded passes:
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -210,6 +210,7 @@ def channel_scores(
     target: Optional[int] = None,
     skip_dead: bool = True,
     latent=None,
+    channels: Optional[Sequence[int]] = None,
     **params,
 ) -> ChannelScores:
     """Bits, machine and human importance of every latent channel for one image.
@@ -227,6 +228,9 @@ def channel_scores(
         latent: the image's :class:`~hmxai.types.LatentResult` under ``codec`` (or its
             :class:`~hmxai.types.Rung`), when the caller already has it: it is used instead
             of analyzing the image again. ``seconds`` then counts the method alone.
+        channels: score only these channels (the others get 0); for methods that score each
+            channel on its own (``ablation``), :func:`merge_scores` of a partition of the channels
+            equals one call on them all, so long runs can be cut into pieces (the explorer does).
         params: method parameters (``batch``, ``steps``, ``samples``, ``seed``).
 
     The models are put in eval mode for the computation and restored afterwards;
@@ -252,7 +256,15 @@ def channel_scores(
         objective = LatentObjective(codec, task, x, latent, target)
         baseline = ablation_values(codec, latent, ablation)
         live = live_channels(latent.y_hat, baseline)
-        channels = (live if skip_dead else torch.ones_like(live)).nonzero().flatten()
+        chosen = live if skip_dead else torch.ones_like(live)
+        if channels is not None:
+            subset = torch.zeros_like(chosen)
+            index = torch.as_tensor(list(channels), dtype=torch.long)
+            if index.numel() and (index.min() < 0 or index.max() >= chosen.numel()):
+                raise InvalidArgumentError(f"channels must lie in 0..{chosen.numel() - 1}")
+            subset[index] = True
+            chosen = chosen & subset
+        channels = chosen.nonzero().flatten()
         effects = torch.zeros((len(OUTPUTS), latent.y_hat.shape[1]), dtype=torch.float64)
         passes, gap, base = 0, None, None
         if channels.numel():
@@ -278,6 +290,27 @@ def channel_scores(
         base=Effects(**{k: float(v) for k, v in zip(OUTPUTS, base)}),
         seconds=seconds, evaluations=passes, completeness_gap=gap,
     )
+
+
+def merge_scores(parts: Sequence[ChannelScores]) -> ChannelScores:
+    """One :class:`ChannelScores` from scores of disjoint channel subsets of the same image, codec,
+    task, method and target (``channel_scores(..., channels=subset)``): effects added, passes and
+    seconds summed."""
+    from dataclasses import replace
+
+    parts = list(parts)
+    if not parts:
+        raise InvalidArgumentError("merge_scores needs at least one part")
+    first = parts[0]
+    same = ("codec", "quality", "task", "method", "ablation", "target", "image_size")
+    for p in parts[1:]:
+        if any(getattr(p, k) != getattr(first, k) for k in same) or not torch.equal(p.bits, first.bits):
+            raise InvalidArgumentError("merge_scores: the parts come from different images, codecs, tasks or methods")
+    total = lambda name: None if getattr(first, name) is None else sum(getattr(p, name) for p in parts)  # noqa: E731
+    return replace(first, machine_logit=total("machine_logit"), machine_probability=total("machine_probability"),
+                   machine_agreement=total("machine_agreement"), human_mse=total("human_mse"),
+                   human_ms_ssim=total("human_ms_ssim"), seconds=sum(p.seconds for p in parts),
+                   evaluations=sum(p.evaluations for p in parts))
 
 
 def channel_scores_batch(images, codec="hmxai-msh", task=None, *, quality: Optional[int] = None,

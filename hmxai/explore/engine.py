@@ -56,6 +56,8 @@ def method_name(method: str) -> str:
 
 #: the explorer's slider step over a variable-rate codec's continuous quality
 CONTINUOUS_STEP = 0.25
+#: the exact channel scores that replace the fast ones in the background (both objectives, one pass)
+EXACT_METHOD = "ablation"
 
 
 
@@ -168,6 +170,8 @@ class ExplorerEngine:
         if lime_samples < 10:
             raise InvalidArgumentError("lime_samples must be at least 10")
         self.channel_method, self.lime_samples = channel_method, int(lime_samples)
+        self._partial: Dict[tuple, Dict[tuple, ChannelScores]] = {}  # exact scores being assembled
+        self._partial_lock = threading.Lock()
         self.cache = CACHE if cache is None else cache
         with eval_mode(self.task), torch.no_grad():
             self.original = self.task.predict(self.x, k=5)[0]
@@ -216,19 +220,84 @@ class ExplorerEngine:
             raise InvalidArgumentError(f"codec {codec!r} is not offered here; choose one of {', '.join(self.codecs)}")
 
     def _codec_key(self, codec) -> tuple:
+        return (codec.name, codec.quality, getattr(codec, "weights_id", None))
+
+    def _rung_key(self, codec, method: str) -> tuple:
         # the channel scores (bars, orderings) depend on how they were computed
-        return (codec.name, codec.quality, getattr(codec, "weights_id", None), self.channel_method)
+        return self.key + ("rung",) + self._codec_key(codec) + (method,)
 
     def has_rung(self, codec: str, quality: int) -> bool:
         """Whether the rung is cached (asking for it then computes nothing)."""
-        return self.key + ("rung",) + self._codec_key(self._codec(codec, quality_value(quality))) in self.cache
+        c = self._codec(codec, quality_value(quality))
+        return self._rung_key(c, EXACT_METHOD) in self.cache or self._rung_key(c, self.channel_method) in self.cache
 
     def rung(self, codec: str, quality: int) -> ExplorerRung:
-        """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores."""
+        """The cached rung: real bytes, decoded image and (learned codecs) latent and channel scores:
+        exact ones once :meth:`refine` has computed them, else ``channel_method``'s (fast) ones."""
         if quality not in self.qualities(codec):
             raise InvalidArgumentError(f"{codec} quality {quality} is not on the ladder {list(self.qualities(codec))}")
         c = self._codec(codec, quality_value(quality))
-        return self.cache.get_or_compute(self.key + ("rung",) + self._codec_key(c), lambda: self._rung(c))
+        exact = self.cache.get(self._rung_key(c, EXACT_METHOD))
+        if exact is not None:
+            return exact
+        return self.cache.get_or_compute(self._rung_key(c, self.channel_method), lambda: self._rung(c))
+
+    # ------------------------------------------------------------------ exact channel scores
+    def scores_method(self, codec: str, quality: int) -> Optional[str]:
+        """The method of the channel scores shown now (None: a classical codec)."""
+        if not self.is_learned(codec):
+            return None
+        return self.rung(codec, quality).scores.method
+
+    def exact_chunks(self, codec: str, quality: int, size: int = 8) -> Tuple[Tuple[int, ...], ...]:
+        """The live channels of a rung in pieces of ``size``: one :meth:`refine` step each."""
+        if not self.is_learned(codec):
+            return ()
+        live = self.rung(codec, quality).scores.live.nonzero().flatten().tolist()
+        return tuple(tuple(live[i : i + size]) for i in range(0, len(live), size))
+
+    def refine(self, codec: str, quality: int, chunk: Sequence[int]) -> bool:
+        """Exact ablation (both objectives in one pass) of the channels ``chunk`` of a rung. When every
+        chunk of :meth:`exact_chunks` is in, their merge replaces the fast scores: the bars, the
+        orderings and the budgets use it from then on. Returns whether the rung's scores are exact."""
+        from dataclasses import replace
+
+        from hmxai.explain.channels import channel_scores, merge_scores
+
+        c = self._codec(codec, quality_value(quality))
+        key = self._rung_key(c, EXACT_METHOD)
+        if key in self.cache:
+            return True
+        fast = self.rung(codec, quality)
+        chunk = tuple(int(ch) for ch in chunk)
+        with self._partial_lock:
+            parts = self._partial.setdefault(key, {})
+            done = chunk in parts
+        if not done:
+            part = channel_scores(self.x, c, self.task, method=EXACT_METHOD, latent=fast.rung, channels=chunk)
+            with self._partial_lock:
+                parts[chunk] = part
+        chunks = self.exact_chunks(codec, quality)
+        with self._partial_lock:
+            if not all(ch in parts for ch in chunks):
+                return False
+            scores = merge_scores([parts[ch] for ch in chunks])
+            self._partial.pop(key, None)
+        machine, human = scores.machine.float(), scores.human.float()
+        exact = replace(fast, machine=machine, human=human, scores=scores,
+                        channel_lists=(fast.channel_lists[0], tuple(machine.tolist()), tuple(human.tolist())))
+        self.cache.put(key, exact)
+        return True
+
+    def refine_progress(self, codec: str, quality: int) -> Tuple[int, int]:
+        """(chunks scored exactly, chunks in all) of a rung; (n, n) once its scores are exact."""
+        chunks = self.exact_chunks(codec, quality)
+        if self.scores_method(codec, quality) == EXACT_METHOD:
+            return len(chunks), len(chunks)
+        key = self._rung_key(self._codec(codec, quality_value(quality)), EXACT_METHOD)
+        with self._partial_lock:
+            parts = self._partial.get(key, {})
+            return sum(ch in parts for ch in chunks), len(chunks)
 
     def _rung(self, c) -> ExplorerRung:
         from hmxai.explain.channels import channel_scores
@@ -288,7 +357,8 @@ class ExplorerEngine:
 
     def peek(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> Optional[ExplorerView]:
         """The view if it is cached, else None (computes nothing)."""
-        return self.cache.get(self._view_key(codec, quality, _norm_kept(kept), method_name(method)))
+        view = self.cache.get(self._view_key(codec, quality, _norm_kept(kept), method_name(method)))
+        return None if view is None else self._with_bars(view)
 
     def view(self, codec: str, quality: int, kept=None, method: str = "grad-cam") -> ExplorerView:
         """The view of a state (cached): see :class:`~hmxai.types.explorer.ExplorerView`."""
@@ -296,8 +366,21 @@ class ExplorerEngine:
         kept = _norm_kept(kept)
         if kept is not None and not self.is_learned(codec):
             raise InvalidArgumentError(f"{codec} is a classical codec: it has no latent channels to keep or drop")
-        return self.cache.get_or_compute(self._view_key(codec, quality, kept, method),
+        view = self.cache.get_or_compute(self._view_key(codec, quality, kept, method),
                                          lambda: self._view(codec, quality_value(quality), kept, method))
+        return self._with_bars(view)
+
+    def _with_bars(self, view: ExplorerView) -> ExplorerView:
+        """``view`` with the channel importance of its rung as it is now (exact once refined): a
+        view's pixels and rates depend only on the channels sent, its bars on how they were scored."""
+        from dataclasses import replace
+
+        if view.num_channels is None:
+            return view
+        r = self.rung(view.codec, view.quality)
+        if view.scores_method == r.scores.method:
+            return view
+        return replace(view, machine=r.channel_lists[1], human=r.channel_lists[2], scores_method=r.scores.method)
 
     def images(self, view: ExplorerView) -> ViewImages:
         """The PNG bytes of ``view`` (a view of this engine), rendered once and cached beside it."""
@@ -358,6 +441,7 @@ class ExplorerEngine:
             target_label=self.task.labels[self.target], target_probability=float(target_probability),
             decoded_image=image, error=error.astype(np.float32), bitmap=bitmap, explanation=None,
             channel_bits=r.channel_lists[0], machine=r.channel_lists[1], human=r.channel_lists[2],
+            scores_method=None if r.scores is None else r.scores.method,
             seconds=time.perf_counter() - start, bitmap_cell=cell, **spiking,
         )
 

@@ -43,6 +43,8 @@ class ExplorerView:
             ``human``: (M,) their importance as the channel orderings use it (drop of the target
             logit, rise of the MSE when the channel alone is removed; input-x-gradient estimates
             by default); None for classical codecs.
+        scores_method: how ``machine`` and ``human`` were computed (``input-x-gradient``: the fast
+            estimate; ``ablation``: exact, the explorer's background refinement); None: classical.
         bitmap_cell: side of a latent cell in image pixels (None: classical codec).
         seconds: time to compute this view (not counting cached parts).
         spikes, steps, energy_j, ann_energy_j: for a spiking task, its spikes on the decoded image
@@ -74,6 +76,7 @@ class ExplorerView:
     human: Optional[Tuple[float, ...]]
     seconds: float
     bitmap_cell: Optional[int] = None
+    scores_method: Optional[str] = None
     spikes: Optional[float] = None
     steps: Optional[int] = None
     energy_j: Optional[float] = None
@@ -116,6 +119,7 @@ class ExplorerView:
             "target": self.target, "target_label": self.target_label,
             "target_probability": num(self.target_probability),
             "top5_original": pred(self.original), "top5_decoded": pred(self.decoded),
+            "scores_method": self.scores_method,
             **({} if self.spikes is None else {"spikes": self.spikes, "steps": self.steps,
                                                "energy_j": self.energy_j, "ann_energy_j": self.ann_energy_j}),
         }

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
-from hmxai.explore.engine import ExplorerEngine, method_name, methods, quality_value
+from hmxai.explore.engine import EXACT_METHOD, ExplorerEngine, method_name, methods, quality_value
 from hmxai.scales import BITS_SCALE, ERROR_SCALE
 from hmxai.types.explorer import ExplorerView
 
@@ -124,6 +124,7 @@ class RateExplorer:
         self._closed = False
         self._shown = None  # the state on screen
         self._prepared: set = set()
+        self._refining: set = set()  # (engine, codec, quality) whose exact scores are queued
         self._muted = False
 
         from hmxai.ui.widgets import ChannelBars, ViewPanel
@@ -265,6 +266,7 @@ class RateExplorer:
                 else:
                     self.bars.bits = self.bars.machine = self.bars.human = self.bars.order = self.bars.kept = b""
                 self.bars.ordering = ordering
+                self._label_scores(codec, quality, view)
             if partial:
                 self.panel.status = f"explaining ({method})…"
                 return
@@ -272,6 +274,45 @@ class RateExplorer:
             if seconds is not None:
                 self.panel.status = ""
                 self.message.value = f"computed in {seconds:.2f} s"
+            self._refine(codec, quality, view)
+
+    # ------------------------------------------------------------------ exact channel scores
+    def _label_scores(self, codec, quality, view: ExplorerView) -> None:
+        method = view.scores_method or ""
+        self.bars.method = method
+        if not method:
+            self.bars.scores = ""
+        elif method == EXACT_METHOD:
+            self.bars.scores = "machine and human importance: exact (each channel removed, both effects measured)"
+        elif method == self.engine.channel_method and self.background:
+            done, total = self.engine.refine_progress(codec, quality)
+            self.bars.scores = (f"machine and human importance: {method} estimate; exact ablation running "
+                                f"({done}/{total} channel groups)")
+        else:
+            self.bars.scores = f"machine and human importance: {method}"
+
+    def _refine(self, codec, quality, view: ExplorerView) -> None:
+        """Queue the exact scores of the rung on screen, ahead of the ladder, a few channels a job."""
+        if not self.background or view.scores_method in (None, EXACT_METHOD):
+            return
+        engine = self.engine
+        key = (id(engine), codec, quality)
+        if key in self._refining:
+            return
+        self._refining.add(key)
+        chunks = engine.exact_chunks(codec, quality)
+        self.worker.sooner([lambda ch=ch: self._refine_chunk(engine, codec, quality, ch) for ch in chunks])
+
+    def _refine_chunk(self, engine, codec, quality, chunk) -> None:
+        if self._closed or engine is not self.engine:
+            return
+        exact = engine.refine(codec, quality, chunk)
+        with self._lock:
+            on_screen = (self.codec.value, quality_value(self.quality.value)) == (codec, quality)
+            if on_screen and not exact and self.view is not None:
+                self._label_scores(codec, quality, self.view)  # progress under the bars
+        if exact and on_screen:
+            self._request()  # the bars, the order and the budget's channels now follow the exact scores
 
     # ------------------------------------------------------------------ events
     def _on_state(self, change) -> None:

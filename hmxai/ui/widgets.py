@@ -58,6 +58,9 @@ class ChannelBars(_Base):
     order = traitlets.Bytes(b"").tag(sync=True)
     kept = traitlets.Bytes(b"").tag(sync=True)
     ordering = traitlets.Unicode("").tag(sync=True)
+    #: how the importance bars were computed, said under them (``method`` for tests and styling)
+    scores = traitlets.Unicode("").tag(sync=True)
+    method = traitlets.Unicode("").tag(sync=True)
 
 
 def f32(values) -> bytes:

@@ -4,7 +4,8 @@
   ``debounce`` seconds: a single slider step runs at once, a slider dragged across ten values runs
   the first and then the newest value each time the one before is done and ``debounce`` has passed;
 * :meth:`Worker.later` queues background jobs (the ladder, one rung a job), which yield to the
-  newest request between jobs.
+  newest request between jobs; :meth:`Worker.sooner` puts jobs at the front of that queue (the
+  exact channel scores of the rung on screen, a few channels a job).
 
 The thread stays for ``linger`` seconds after its last job (a new thread per request would make
 torch start a new OpenMP thread team each time, which costs tens of milliseconds and makes the
@@ -49,6 +50,15 @@ class Worker:
             if self._closed:
                 return
             self._jobs.append(fn)
+            self._start()
+
+    def sooner(self, fns) -> None:
+        """Queue background jobs ahead of the others, in the order given (still after newest requests)."""
+        with self._cond:
+            if self._closed:
+                return
+            for fn in reversed(list(fns)):
+                self._jobs.appendleft(fn)
             self._start()
 
     def cancel_jobs(self) -> None:
