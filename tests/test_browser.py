@@ -146,6 +146,9 @@ def test_quality_slider_and_channel_click_in_chromium(app_url):
             # then the explanation follows the decoded image
             page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.overlay[src]:not([hidden])',
                                    timeout=120_000)
+            # the fast bars are labelled as estimates, then exact ablation replaces them
+            page.wait_for_selector('.hmx-channels[data-method="ablation"]', timeout=300_000)
+            assert "exact" in page.inner_text(".hmx-channels-method")
             page.screenshot(path=str(ARTIFACTS / "explorer-voila.png"), full_page=True)
         finally:
             browser.close()
