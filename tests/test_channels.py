@@ -18,7 +18,7 @@ from hmxai.explain.objective import ablation_values
 from hmxai.tasks.base import wrap_task
 
 M, SIDE, CLASSES = 6, 64, 4
-EXACT = {"ablation", "input-x-gradient", "integrated-gradients", "shapley"}
+EXACT = {"ablation", "input-x-gradient", "integrated-gradients", "shapley", "decoder-ablation", "refined"}
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +83,47 @@ def test_ablation_is_exact(analytic, ablation):
 
 
 @pytest.mark.parametrize("method,params", [("input-x-gradient", {}), ("integrated-gradients", {"steps": 8}),
-                                           ("shapley", {"samples": 3})])
+                                           ("shapley", {"samples": 3}), ("decoder-ablation", {}),
+                                           ("refined", {"top": 3})])
 def test_linear_machine_score_is_exact_for_every_method(analytic, method, params):
     codec, task, x, linear = analytic
     s = channel_scores(x, codec, task, method=method, **params)
     logit, _, _ = closed_form(codec, task, x, linear)
     torch.testing.assert_close(s.machine_logit, logit, rtol=1e-3, atol=1e-5)
+
+
+def test_decoder_ablation_is_exact_for_the_human_and_refined_for_its_top_channels(analytic):
+    """decoder-ablation decodes every ablation: its MSE effects are exact; refined replaces the
+    estimates of its top channels (ranked by the machine estimate) by exact effects, nothing else."""
+    codec, task, x, linear = analytic
+    _, mse, _ = closed_form(codec, task, x, linear)
+    dec = channel_scores(x, codec, task, method="decoder-ablation")
+    torch.testing.assert_close(dec.human_mse, mse, rtol=1e-3, atol=1e-8)
+    fast = channel_scores(x, codec, task, method="input-x-gradient")
+    ref = channel_scores(x, codec, task, method="refined", top=2)
+    top = torch.argsort(fast.machine_logit.abs(), descending=True)[:2]
+    rest = torch.ones_like(fast.live)
+    rest[top] = False
+    torch.testing.assert_close(ref.human_mse[top], mse[top], rtol=1e-3, atol=1e-8)
+    assert torch.equal(ref.human_mse[rest], fast.human_mse[rest])
+    assert torch.equal(ref.human_ms_ssim, fast.human_ms_ssim)  # kept as estimated
+
+
+def test_scores_of_a_partition_of_the_channels_merge_into_one_call(analytic):
+    from hmxai.explain.channels import merge_scores
+
+    codec, task, x, _ = analytic
+    whole = channel_scores(x, codec, task, method="ablation")
+    m = whole.bits.numel()
+    parts = [channel_scores(x, codec, task, method="ablation", channels=range(i, min(m, i + 3))) for i in range(0, m, 3)]
+    assert torch.equal(parts[0].machine_logit[3:], torch.zeros(m - 3, dtype=torch.float64))  # only its channels
+    merged = merge_scores(parts)
+    for name in ("machine_logit", "machine_probability", "machine_agreement", "human_mse", "human_ms_ssim"):
+        torch.testing.assert_close(getattr(merged, name), getattr(whole, name), rtol=1e-4, atol=1e-6)  # batching
+    with pytest.raises(ValueError, match="different"):
+        merge_scores([parts[0], channel_scores(x, codec, task, method="input-x-gradient")])
+    with pytest.raises(ValueError, match="channels must lie"):
+        channel_scores(x, codec, task, method="ablation", channels=[m])
 
 
 def test_input_x_gradient_misses_exactly_the_quadratic_term(analytic):
@@ -304,7 +339,8 @@ def test_every_channel_method_reports_unknown_parameters_from_its_signature(anal
 
     codec, task, x, _ = analytic
     expected = {"ablation": ("batch",), "shapley": ("samples", "batch", "seed"), "integrated-gradients": ("steps", "batch"),
-                "input-x-gradient": ("quadratic", "projections", "seed")}
+                "input-x-gradient": ("quadratic", "projections", "seed"), "decoder-ablation": ("batch", "task_size"),
+                "refined": ("top", "batch", "quadratic", "projections", "seed")}
     assert set(expected) == set(CHANNEL_METHODS.names())
     for name, params in expected.items():
         fn = CHANNEL_METHODS.entry(name).factory

@@ -338,26 +338,40 @@ def test_codec_objects_belong_to_the_engine(image, task):
 
 
 def test_exact_scores_replace_the_fast_ones_piece_by_piece(image, task):
-    """Refining a rung chunk by chunk gives exact ablation (one channel_scores call on all channels,
-    to float rounding); bars, orderings and budgets switch to it only once every chunk is in."""
+    """Refining a rung chunk by chunk: the fast scores until the 32 channels they rank highest are
+    exact, then ``refined`` scores (those exact, the others estimated), then exact ablation (one
+    channel_scores call on all channels, to float rounding). Bars, orderings and budgets follow."""
     from hmxai.explain.channels import channel_scores
+    from hmxai.explore.engine import REFINED_TOP
 
     engine = ExplorerEngine(image, task, codecs=[CODEC], cache=ByteLRU())
     fast = engine.view(CODEC, 2, None, "none")
     assert fast.scores_method == "input-x-gradient" and engine.scores_method(CODEC, 2) == "input-x-gradient"
     fast_order = engine.order(CODEC, 2, "machine")
     chunks = engine.exact_chunks(CODEC, 2, size=8)
-    live = engine.rung(CODEC, 2).scores.live
+    fast_scores = engine.rung(CODEC, 2).scores
+    live = fast_scores.live
     assert sorted(c for ch in chunks for c in ch) == live.nonzero().flatten().tolist()
+    flat = [c for ch in chunks for c in ch]
+    assert [abs(fast_scores.machine[c]) for c in flat] == sorted((abs(fast_scores.machine[c]) for c in flat), reverse=True)
+    reference = channel_scores(image, engine._codec(CODEC, 2), task, method="ablation")
+    head = REFINED_TOP // 8
     for i, chunk in enumerate(chunks):
         assert engine.refine_progress(CODEC, 2) == (i, len(chunks))
         assert engine.refine(CODEC, 2, chunk) == (i == len(chunks) - 1)
-        if i < len(chunks) - 1:
-            assert engine.view(CODEC, 2, None, "none").scores_method == "input-x-gradient"  # not half of each
+        shown = engine.view(CODEC, 2, None, "none")
+        if i < head - 1:
+            assert shown.scores_method == "input-x-gradient"
+        elif i < len(chunks) - 1:
+            assert shown.scores_method == "refined"
+            top = flat[:REFINED_TOP]
+            np.testing.assert_allclose(np.array(shown.machine)[top], reference.machine.float().numpy()[top],
+                                       rtol=1e-4, atol=1e-5)
+            rest = flat[REFINED_TOP:]
+            assert np.array_equal(np.array(shown.machine)[rest], fast_scores.machine.float().numpy()[rest])
     assert engine.refine_progress(CODEC, 2) == (len(chunks), len(chunks))
     view = engine.view(CODEC, 2, None, "none")
     assert view.scores_method == "ablation" and np.array_equal(view.decoded_image, fast.decoded_image)
-    reference = channel_scores(image, engine._codec(CODEC, 2), task, method="ablation")
     np.testing.assert_allclose(view.machine, reference.machine.float().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(view.human, reference.human.float().numpy(), rtol=1e-4, atol=1e-9)
     exact_order = engine.order(CODEC, 2, "machine")

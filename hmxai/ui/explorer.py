@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
-from hmxai.explore.engine import EXACT_METHOD, ExplorerEngine, method_name, methods, quality_value
+from hmxai.explore.engine import (EXACT_METHOD, REFINED_METHOD, REFINED_TOP, ExplorerEngine, method_name,
+                                  methods, quality_value)
 from hmxai.scales import BITS_SCALE, ERROR_SCALE
 from hmxai.types.explorer import ExplorerView
 
@@ -284,9 +285,11 @@ class RateExplorer:
             self.bars.scores = ""
         elif method == EXACT_METHOD:
             self.bars.scores = "machine and human importance: exact (each channel removed, both effects measured)"
-        elif method == self.engine.channel_method and self.background:
+        elif method in (self.engine.channel_method, REFINED_METHOD) and self.background:
             done, total = self.engine.refine_progress(codec, quality)
-            self.bars.scores = (f"machine and human importance: {method} estimate; exact ablation running "
+            what = (f"exact for the {REFINED_TOP} channels ranked highest, estimated for the rest"
+                    if method == REFINED_METHOD else f"{method} estimate")
+            self.bars.scores = (f"machine and human importance: {what}; exact ablation running "
                                 f"({done}/{total} channel groups)")
         else:
             self.bars.scores = f"machine and human importance: {method}"
@@ -306,13 +309,15 @@ class RateExplorer:
     def _refine_chunk(self, engine, codec, quality, chunk) -> None:
         if self._closed or engine is not self.engine:
             return
-        exact = engine.refine(codec, quality, chunk)
+        before = engine.scores_method(codec, quality)
+        engine.refine(codec, quality, chunk)
+        changed = engine.scores_method(codec, quality) != before
         with self._lock:
             on_screen = (self.codec.value, quality_value(self.quality.value)) == (codec, quality)
-            if on_screen and not exact and self.view is not None:
+            if on_screen and not changed and self.view is not None:
                 self._label_scores(codec, quality, self.view)  # progress under the bars
-        if exact and on_screen:
-            self._request()  # the bars, the order and the budget's channels now follow the exact scores
+        if changed and on_screen:
+            self._request()  # the bars, the order and the budget's channels follow the better scores
 
     # ------------------------------------------------------------------ events
     def _on_state(self, change) -> None:
