@@ -167,6 +167,7 @@ class ExplorerEngine:
         self._qualities = {k: tuple(quality_value(q) for q in v) for k, v in (qualities or {}).items()}
         self._codecs: Dict[tuple, Codec] = {}
         self._codecs_lock = threading.Lock()  # this engine's codec objects (not a module-level cache)
+        self._codec_keys: Dict[int, tuple] = {}
         for name, qs in self._qualities.items():
             if name not in self.codecs or not qs:
                 raise InvalidArgumentError(f"qualities given for {name!r}, which is not among the codecs or has none")
@@ -176,6 +177,7 @@ class ExplorerEngine:
         self.channel_method, self.lime_samples = channel_method, int(lime_samples)
         self._partial: Dict[tuple, Dict[tuple, ChannelScores]] = {}  # exact scores being assembled
         self._partial_lock = threading.Lock()
+        self._chunks: Dict[tuple, Tuple[Tuple[int, ...], ...]] = {}
         self.cache = CACHE if cache is None else cache
         with eval_mode(self.task), torch.no_grad():
             self.original = self.task.predict(self.x, k=5)[0]
@@ -224,7 +226,12 @@ class ExplorerEngine:
             raise InvalidArgumentError(f"codec {codec!r} is not offered here; choose one of {', '.join(self.codecs)}")
 
     def _codec_key(self, codec) -> tuple:
-        return (codec.name, codec.quality, getattr(codec, "weights_id", None))
+        """(name, quality, weights id) of one of this engine's codec objects; made once per object
+        (hashing the weights on every slider change cost ~9 ms; the engine's codecs are its own)."""
+        key = self._codec_keys.get(id(codec))
+        if key is None or key[0] is not codec:
+            key = self._codec_keys[id(codec)] = (codec, (codec.name, codec.quality, getattr(codec, "weights_id", None)))
+        return key[1]
 
     def _rung_key(self, codec, method: str) -> tuple:
         # the channel scores (bars, orderings) depend on how they were computed
@@ -258,15 +265,24 @@ class ExplorerEngine:
             return None
         return self.rung(codec, quality).scores.method
 
-    def exact_chunks(self, codec: str, quality: int, size: int = 8) -> Tuple[Tuple[int, ...], ...]:
+    def exact_chunks(self, codec: str, quality: int, size: Optional[int] = None) -> Tuple[Tuple[int, ...], ...]:
         """The live channels of a rung in pieces of ``size``, one :meth:`refine` step each, the
-        channels the fast scores rank highest for the machine first."""
+        channels the fast scores rank highest for the machine first. Default size: 8 channels on a
+        256x256 image, fewer on larger ones (at least 2), so that a slider move never waits long
+        behind a piece (each costs its channels' decodes and one more)."""
         if not self.is_learned(codec):
             return ()
-        scores = self._fast_rung(self._codec(codec, quality_value(quality))).scores
-        live = scores.live.nonzero().flatten()
-        ranked = live[torch.argsort(scores.machine[live].abs(), descending=True, stable=True)].tolist()
-        return tuple(tuple(ranked[i : i + size]) for i in range(0, len(ranked), size))
+        if size is None:
+            size = max(2, min(8, int(8 * 256 * 256 / (self.x.shape[-2] * self.x.shape[-1]))))
+        c = self._codec(codec, quality_value(quality))
+        key = self._codec_key(c) + (size,)
+        chunks = self._chunks.get(key)
+        if chunks is None:  # made once per rung (the UI asks on every change)
+            scores = self._fast_rung(c).scores
+            live = scores.live.nonzero().flatten()
+            ranked = live[torch.argsort(scores.machine[live].abs(), descending=True, stable=True)].tolist()
+            chunks = self._chunks[key] = tuple(tuple(ranked[i : i + size]) for i in range(0, len(ranked), size))
+        return chunks
 
     def refine(self, codec: str, quality: int, chunk: Sequence[int]) -> bool:
         """Exact ablation (both objectives in one pass) of the channels ``chunk`` of a rung. Once the
