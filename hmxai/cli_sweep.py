@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default=None, help="results folder (default the config's 'out')")
     p.add_argument("--data", default=None, help="root of relative dataset paths (default $HMXAI_DATA)")
     p.add_argument("--retry-errors", action="store_true", help="compute again the units that failed")
+    p.add_argument("--recompute", action="append", default=[], metavar="CODEC",
+                   help="drop this codec's stored rows and compute them again (a retrained codec); repeatable")
+    p.add_argument("--consolidate", action="store_true", help="then merge the store into one Parquet segment")
     p.add_argument("--figures", action="store_true", help="then draw every figure and table (hmxai figures)")
     p.add_argument("--export", default=None, help="then write all rows to this .parquet file")
     p.add_argument("--print-config", action="store_true", help="print the parsed config as TOML and stop")
@@ -47,8 +50,12 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     if args.print_config:
         return {"config": dump_toml(config), "digest": config.digest()}
     summary = run_sweep(config, progress=not args.json, workers=args.workers, scheduler=args.scheduler,
-                        retry_errors=args.retry_errors)
+                        retry_errors=args.retry_errors, recompute=args.recompute)
     out = summary.to_dict()
+    if args.consolidate:
+        from hmxai.sweep.store import Store
+
+        out["segment"] = str(Store(config.out_dir).consolidate())
     if args.export:
         from hmxai.sweep.store import Store
 

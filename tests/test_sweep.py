@@ -370,3 +370,19 @@ def test_rows_of_other_weights_are_refused(tiny_run, tmp_path):
     pq.write_table(t.set_column(t.schema.get_field_index("codec_weights_id"), "codec_weights_id", pa.array(ids)), seg)
     with pytest.raises(InvalidArgumentError, match="other weights: hmxai-msh q1"):
         run_sweep(config, progress=False)
+
+
+def test_recompute_drops_one_codec_and_computes_it_again(tiny_run, tmp_path):
+    import shutil
+
+    config = SweepConfig.from_file(write(tmp_path))
+    shutil.copytree(tiny_run[0].out_dir, config.out_dir)
+    before = rows_of(config)
+    summary = run_sweep(config, progress=False, recompute=["webp"])
+    assert summary.computed == 4 and summary.skipped == 14  # 2 images x 2 webp qualities
+    assert rows_of(config).equals(before)
+    assert len(list(Store(config.out_dir).segments.glob("*.parquet"))) == 2  # the consolidated one + the new
+    with pytest.raises(InvalidArgumentError, match="not codecs of this sweep"):
+        run_sweep(config, progress=False, recompute=["avif"])
+    Store(config.out_dir).consolidate()
+    assert len(list(Store(config.out_dir).segments.glob("*.parquet"))) == 1 and rows_of(config).equals(before)

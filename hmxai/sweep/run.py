@@ -211,17 +211,20 @@ def _check_weights(store: Store, config: SweepConfig) -> None:
     if stale:
         raise InvalidArgumentError(
             f"{store.path} holds rows made with other weights: {'; '.join(stale[:4])}"
-            f"{' ...' if len(stale) > 4 else ''}. Use another 'out' folder for the new weights.")
+            f"{' ...' if len(stale) > 4 else ''}. Compute those codecs again (hmxai sweep --recompute CODEC), "
+            "or use another 'out' folder for the new weights.")
 
 
 def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[int] = None, scheduler=None,
-              retry_errors: bool = False, on_unit: Optional[Callable[[Unit, List[Dict]], None]] = None) -> SweepSummary:
+              retry_errors: bool = False, recompute: Sequence[str] = (),
+              on_unit: Optional[Callable[[Unit, List[Dict]], None]] = None) -> SweepSummary:
     """Compute every unit of ``config`` that its store lacks; returns a :class:`SweepSummary`.
 
     Args:
         workers: override ``config.workers`` (local processes).
         scheduler: a Dask scheduler address or ``distributed.Client``; overrides ``config.scheduler``.
         retry_errors: compute again the units whose stored rows carry an error.
+        recompute: codecs whose stored rows are dropped first and computed again (a retrained codec).
         on_unit: called with each finished unit and its rows, after they are stored.
     """
     from tqdm.auto import tqdm
@@ -232,6 +235,11 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[i
         raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
     engine = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
     store = Store(config.out_dir).open_for(dump_toml(config), config.digest(), config.name)
+    unknown = set(recompute) - {c for c, _ in config.codecs}
+    if unknown:
+        raise InvalidArgumentError(f"cannot recompute {sorted(unknown)}: not codecs of this sweep")
+    if recompute:
+        store.consolidate(drop_codecs=recompute)
     _check_weights(store, config)
     units = plan_units(config, read_bytes=engine == "dask")
     done = store.done_keys() if not retry_errors else store.done_keys() - store.error_keys()

@@ -144,6 +144,26 @@ class Store:
             p.unlink(missing_ok=True)
         return path
 
+    def consolidate(self, drop_codecs=()) -> Path:
+        """Every stored row in one new segment (one copy per row key), the rows of ``drop_codecs``
+        left out (to compute them again: ``hmxai sweep --recompute CODEC``). The new segment is in
+        place before any old file is deleted; a crash in between leaves duplicates (harmless) or,
+        for dropped codecs, their old rows, which the next call drops again."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        table = self.table()
+        for codec in drop_codecs:
+            table = table.filter(pc.not_equal(table.column("codec"), codec))
+        old = self._files()
+        n = 1 + max((int(p.stem.split("-")[1]) for p in self.segments.glob("seg-*.parquet")), default=0)
+        path = self.segments / f"seg-{n:06d}.parquet"
+        _atomic_write(path, lambda f: pq.write_table(table, f))
+        for p in old:
+            if p != path:
+                p.unlink(missing_ok=True)
+        return path
+
     # ---------------------------------------------------------------- reading
     def _files(self) -> List[Path]:
         return sorted(self.segments.glob("seg-*.parquet")) + sorted(self.parts.glob("*.parquet"))
