@@ -94,6 +94,28 @@ def _number(page, key: str) -> str:
     return page.inner_text(f'.hmx-numbers tr[data-key="{key}"] td')
 
 
+def quality_step_changes_the_view(page) -> None:
+    """Move the quality slider one step with the keyboard (3 -> 4): the decoded image's PNG bytes
+    (sent as a binary buffer, shown through a blob: URL) and the measured bpp must change."""
+    kind, size, digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
+    assert kind == "blob:" and size > 1000  # PNG bytes sent as a binary buffer, not a data: URL
+    bpp = _number(page, "bpp-measured")
+    slider = page.locator(".widget-slider", has=page.locator("label", has_text="quality"))
+    assert slider.locator(".widget-readout").inner_text().strip() == "3"
+    slider.locator(".noUi-handle").first.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        """(old) => { const td = document.querySelector('.hmx-numbers tr[data-key="bpp-measured"] td');
+                      const panel = document.querySelector('.hmx-panel');
+                      return td && td.textContent !== old && panel.dataset.state === 'ready'; }""",
+        arg=bpp, timeout=180_000)
+    assert slider.locator(".widget-readout").inner_text().strip() == "4"
+    new_bpp = _number(page, "bpp-measured")
+    assert float(new_bpp.split()[0]) > float(bpp.split()[0]), (bpp, new_bpp)
+    _, _, new_digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
+    assert new_digest != digest
+
+
 def test_quality_slider_and_channel_click_in_chromium(app_url):
     from playwright.sync_api import sync_playwright
 
@@ -114,24 +136,7 @@ def test_quality_slider_and_channel_click_in_chromium(app_url):
             page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
             page.goto(app_url, timeout=180_000)
             page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.decoded[src]', timeout=300_000)
-            kind, size, digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
-            assert kind == "blob:" and size > 1000  # PNG bytes sent as a binary buffer, not a data: URL
-            bpp = _number(page, "bpp-measured")
-            slider = page.locator(".widget-slider", has=page.locator("label", has_text="quality"))
-            assert slider.locator(".widget-readout").inner_text().strip() == "3"
-
-            slider.locator(".noUi-handle").first.focus()
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(
-                """(old) => { const td = document.querySelector('.hmx-numbers tr[data-key="bpp-measured"] td');
-                              const panel = document.querySelector('.hmx-panel');
-                              return td && td.textContent !== old && panel.dataset.state === 'ready'; }""",
-                arg=bpp, timeout=180_000)
-            assert slider.locator(".widget-readout").inner_text().strip() == "4"
-            new_bpp = _number(page, "bpp-measured")
-            assert float(new_bpp.split()[0]) > float(bpp.split()[0]), (bpp, new_bpp)
-            _, _, new_digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
-            assert new_digest != digest
+            quality_step_changes_the_view(page)
 
             channels = page.locator(".hmx-channels")
             assert _number(page, "channels") == "96 / 96"

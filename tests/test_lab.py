@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, FLAGS, LOCAL, PNG_DIGEST, _free_port, _group_members, _number
+from tests.test_browser import ARTIFACTS, FLAGS, LOCAL, _free_port, _group_members, quality_step_changes_the_view
 
 pytestmark = pytest.mark.slow
 
@@ -107,27 +107,25 @@ def test_rate_explorer_in_jupyterlab(lab_url):
             page.wait_for_function("""() => { const s = document.querySelector('.jp-Notebook-ExecutionIndicator');
                                               return s && s.getAttribute('data-status') === 'idle'; }""",
                                    timeout=180_000)
-            page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
-            page.keyboard.press("Shift+Enter")
-            page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.decoded[src]', timeout=300_000)
+            started = r"""() => { const p = document.querySelector('.jp-Cell .jp-InputPrompt');
+                                 return p && /\[(\*|\d+)\]/.test(p.textContent); }"""
+            for attempt in range(4):  # Lab may show "Idle" a moment before the kernel takes requests
+                page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
+                page.keyboard.press("Control+Enter")  # run the cell, stay on it
+                try:  # the cell starts: its prompt shows [*] or a number
+                    page.wait_for_function(started, timeout=20_000)
+                    break
+                except Exception:
+                    if attempt == 3:
+                        page.screenshot(path=str(ARTIFACTS / "explorer-lab-not-started.png"), full_page=True)
+                        raise
+            try:
+                page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.decoded[src]', timeout=300_000)
+            except Exception:
+                page.screenshot(path=str(ARTIFACTS / "explorer-lab-no-view.png"), full_page=True)
+                raise
             page.screenshot(path=str(ARTIFACTS / "explorer-lab.png"), full_page=True)
-            kind, size, digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
-            assert kind == "blob:" and size > 1000
-            bpp = _number(page, "bpp-measured")
-            slider = page.locator(".widget-slider", has=page.locator("label", has_text="quality"))
-            assert slider.locator(".widget-readout").inner_text().strip() == "3"
-            slider.locator(".noUi-handle").first.focus()
-            page.keyboard.press("ArrowRight")
-            page.wait_for_function(
-                """(old) => { const td = document.querySelector('.hmx-numbers tr[data-key="bpp-measured"] td');
-                              const panel = document.querySelector('.hmx-panel');
-                              return td && td.textContent !== old && panel.dataset.state === 'ready'; }""",
-                arg=bpp, timeout=180_000)
-            assert slider.locator(".widget-readout").inner_text().strip() == "4"
-            new_bpp = _number(page, "bpp-measured")
-            assert float(new_bpp.split()[0]) > float(bpp.split()[0]), (bpp, new_bpp)
-            _, _, new_digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
-            assert new_digest != digest
+            quality_step_changes_the_view(page)
             page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.overlay[src]:not([hidden])',
                                    timeout=120_000)
             page.screenshot(path=str(ARTIFACTS / "explorer-lab-q4.png"), full_page=True)
