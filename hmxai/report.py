@@ -190,7 +190,7 @@ def _markdown(results, views: Dict, first: str, codec: str, quick: bool) -> str:
         "",
     ]
     try:
-        table = results.bd_table()
+        table = results.bd_table(method="pchip")  # few, step-like points: no global cubic overshoot
         lines += ["The research's summary (BD numbers: the average rate change for the same quality, against the "
                   "anchor; with few images and qualities these are a demonstration, not a result):", "",
                   table.to_markdown(), ""]

@@ -67,6 +67,11 @@ def write_figures(results: SweepResults, out: str | Path, width: str = "one-colu
                 save(f"bit_budget_{_slug(ds)}_{_slug(task)}", plot_budget_shares(rows, width=w, title=f"{ds}, {task}"))
 
     table = _bd_table(results)
+    pchip = _bd_table(results, "pchip")
+    if pchip is not None:
+        for ext, text in (("md", pchip.to_markdown()), ("csv", pchip.to_csv()), ("tex", pchip.to_latex())):
+            (out / f"bd_table_pchip.{ext}").write_text(text)
+        written["bd_table_pchip"] = [str(out / f"bd_table_pchip.{e}") for e in ("md", "csv", "tex")]
     if table is not None:
         (md, mt, mm), (hd, _) = table.machine, table.human
         machine = results.curves(md, mt)
@@ -81,10 +86,10 @@ def write_figures(results: SweepResults, out: str | Path, width: str = "one-colu
     return written
 
 
-def _bd_table(results: SweepResults):
+def _bd_table(results: SweepResults, method: str = "cubic"):
     """The BD table when the anchor has rows on both sides, else None."""
     try:
-        return results.bd_table()
+        return results.bd_table(method=method)
     except InvalidArgumentError:
         return None
 
