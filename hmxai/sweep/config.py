@@ -48,7 +48,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from hmxai.errors import InvalidArgumentError, MissingFileError
 
 #: the quality axes of curves and BD tables (every row carries all of them: one decode computes them)
-METRICS = ("psnr", "ms_ssim", "agreement", "accuracy")
+METRICS = ("psnr", "ms_ssim", "accuracy", "agreement")
 #: optional per-row explanation metrics
 EXPLANATIONS = ("drift", "bit_budget")
 SPLITS = ("all", "heldout", "train")

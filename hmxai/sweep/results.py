@@ -65,7 +65,7 @@ class SweepResults:
     figures and tables are made of."""
 
     def __init__(self, frame, name: str = "sweep", anchor: str = "heif", source: str = "",
-                 metrics: Sequence[str] = ("psnr", "ms_ssim", "agreement", "accuracy")):
+                 metrics: Sequence[str] = ("psnr", "ms_ssim", "accuracy", "agreement")):
         missing = {"dataset", "image", "codec", "quality", "task", "status"} - set(frame.columns)
         if missing:
             raise InvalidArgumentError(f"not a sweep table: columns {sorted(missing)} are missing")
