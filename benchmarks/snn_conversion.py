@@ -30,6 +30,7 @@ def main() -> None:
 
     from hmxai.datasets import data_root
     from hmxai.images import load_image
+    from hmxai.spiking.calibrate import calibration_indices
     from hmxai.spiking.zoo import DEFAULT_BURST, DEFAULT_NEURON
     from hmxai.tasks import create_task
     from hmxai.train.data import imagenet_split
@@ -53,8 +54,8 @@ def main() -> None:
     index = json.loads((root / "imagenet-samples" / "imagenet_class_index.json").read_text())
     wnid = {w: int(k) for k, (w, _) in index.items()}
     train, held = imagenet_split(root / "imagenet-samples")
-    if args.split == "train":  # calibration took train[i * 600 // 64]; these are never among them
-        used = {i * len(train) // 64 for i in range(64)}
+    if args.split == "train":  # calibration took train[i * 600 // 128]; these are never among them
+        used = set(calibration_indices(len(train), 128))
         held = [p for i, p in enumerate(train) if i % 12 == 5 and i not in used]
     held = held[: args.images]
     ann = create_task("efficientnet-lite0")

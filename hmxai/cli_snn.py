@@ -32,8 +32,8 @@ def add_train_parser(tsub) -> None:
     t.add_argument("--data", default=None, help="the shared data folder (default $HMXAI_DATA)")
     t.add_argument("--out", required=True, help="calibration file to write (the package's: "
                                                 "hmxai/zoo/efficientnet-lite0-snn.safetensors)")
-    t.add_argument("--images", type=positive_int, default=64)
-    t.add_argument("--percentile", type=float, default=0.999)
+    t.add_argument("--images", type=positive_int, default=128)
+    t.add_argument("--percentile", type=float, default=1.0)
     t.add_argument("--json", action="store_true")
 
 

@@ -2,7 +2,7 @@
 
 Method (chosen by measurement, see ``docs/spiking.md``): run the ANN (batch norm folded, the
 same network the SNN is built from) on calibration images of the codec training split, and set
-each IF channel's threshold to the ``percentile`` of that channel's ReLU6 outputs over every
+each IF channel's threshold to the ``percentile`` (shipped: 1, the largest sampled value) of that channel's ReLU6 outputs over every
 image and position (per-channel percentile threshold balancing; Rueckauer et al. 2017 use the
 99.9th percentile per layer). A threshold never exceeds 6, where ReLU6 clips, and never falls
 below ``MIN_THRESHOLD`` (a channel that is almost never active).
@@ -74,6 +74,64 @@ def thresholds_from(stats: Dict[str, Tensor], percentile: float) -> Dict[str, Di
         out[name] = {"threshold": theta, "max": a.max(dim=1).values, "mean": a.mean(dim=1),
                      "clipped": (a > theta[:, None]).float().mean(dim=1)}
     return out
+
+
+@torch.no_grad()
+def channel_means(net, images: Tensor, steps: Optional[int] = None, batch: int = 16) -> Dict[str, Tensor]:
+    """Per IF site, the mean input current of each channel over ``images`` and positions: of the
+    ANN (``steps=None``) or of the network quantized for ``T`` steps (``net.analog(steps=T)``)."""
+    sums: Dict[str, Tensor] = {}
+    count = [0]
+
+    def observe(name: str, current: Tensor) -> None:
+        total = current.double().sum(dim=(0, 2, 3)) / (current.shape[2] * current.shape[3])
+        sums[name] = sums[name] + total if name in sums else total
+
+    for i in range(0, images.shape[0], batch):
+        net.analog(images[i : i + batch], observe, steps=steps)
+        count[0] += images[i : i + batch].shape[0]
+    return {name: (s / count[0]).float() for name, s in sums.items()}
+
+
+@torch.no_grad()
+def bias_correction(net, images: Tensor, steps: int, batch: int = 16) -> Dict[str, Tensor]:
+    """Bias correction for ``T = steps`` (Li et al., ICML 2021): site by site in network order, the
+    mean error of each channel's input current (the ANN's minus the quantized network's, over
+    ``images`` and every position) is added to the bias of the convolution feeding that site, so
+    the quantization error of earlier layers does not shift later ones on average. Changes ``net``
+    in place (thresholds must be set first); returns the corrections per site."""
+    target = channel_means(net, images, None, batch)
+    convs = net.linears()
+    corrections: Dict[str, Tensor] = {}
+    for name in net.sites():
+        if name == "stem":  # reads the image itself: its current is the ANN's exactly
+            continue
+        delta = target[name] - _site_mean(net, images, steps, name, batch)
+        convs[name].conv.bias.add_(delta)
+        corrections[name] = delta
+    return corrections
+
+
+class _Stop(Exception):
+    pass
+
+
+@torch.no_grad()
+def _site_mean(net, images: Tensor, steps: int, site: str, batch: int) -> Tensor:
+    """The quantized network's mean input current at ``site`` (the pass stops there)."""
+    total, n = None, 0
+
+    def observe(name: str, current: Tensor) -> None:
+        if name == site:
+            raise _Stop(current.double().mean(dim=(0, 2, 3)) * current.shape[0])
+
+    for i in range(0, images.shape[0], batch):
+        try:
+            net.analog(images[i : i + batch], observe, steps=steps)
+        except _Stop as stop:
+            total = stop.args[0] if total is None else total + stop.args[0]
+        n += images[i : i + batch].shape[0]
+    return (total / n).float()
 
 
 def apply_thresholds(net, thresholds: Dict[str, Tensor]) -> None:
@@ -150,6 +208,12 @@ def load_calibration(path: Path, expect_ann_sha256: Optional[str] = None):
     return thresholds, stats, meta
 
 
+def calibration_indices(n: int, count: int) -> List[int]:
+    """Positions of the ``count`` calibration images among ``n`` training images (evenly spaced;
+    the 64 of a 64-image calibration are among the 128 of a 128-image one)."""
+    return [i * n // count for i in range(count)]
+
+
 def calibration_images(root, count: int = 64, task=None) -> "tuple[Tensor, List[str]]":
     """``count`` images evenly spaced over the codec training split's ImageNet part (600 images,
     one class each, sorted by wordnet id; never the held-out 150), preprocessed as the task
@@ -161,11 +225,11 @@ def calibration_images(root, count: int = 64, task=None) -> "tuple[Tensor, List[
     train, _ = imagenet_split(data_root(root) / "imagenet-samples")
     if count > len(train):
         raise InvalidArgumentError(f"at most {len(train)} calibration images, asked for {count}")
-    chosen = [train[i * len(train) // count] for i in range(count)]
+    chosen = [train[i] for i in calibration_indices(len(train), count)]
     return torch.cat([task.preprocess(load_image(p)) for p in chosen]), [p.name for p in chosen]
 
 
-def calibrate(root=None, count: int = 64, percentile: float = 0.999, out: Optional[Path] = None,
+def calibrate(root=None, count: int = 128, percentile: float = 1.0, out: Optional[Path] = None,
               progress: bool = True) -> Dict[str, object]:
     """Calibrate EfficientNet-Lite0's spiking twin on the training split and write the file.
 
@@ -197,8 +261,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="the shared data folder (default $HMXAI_DATA or ../shared/data)")
     p.add_argument("--out", required=True, help="calibration file to write (.safetensors)")
-    p.add_argument("--images", type=int, default=64, help="calibration images from the training split (default 64)")
-    p.add_argument("--percentile", type=float, default=0.999, help="per-channel threshold percentile (default 0.999)")
+    p.add_argument("--images", type=int, default=128, help="calibration images from the training split (default 128)")
+    p.add_argument("--percentile", type=float, default=1.0, help="per-channel threshold percentile (default 1: the largest sampled activation)")
     args = p.parse_args(argv)
     meta = calibrate(args.data, args.images, args.percentile, Path(args.out))
     print(json.dumps({**meta, "images": f"{len(meta['images'])} images: {meta['images'][0]} .. {meta['images'][-1]}"}))

@@ -140,14 +140,28 @@ class SpikingEfficientNet(nn.Module):
         return out
 
     # ------------------------------------------------------------------ the ANN, folded
-    def analog(self, x: Tensor, observe=None) -> Tensor:
+    def analog(self, x: Tensor, observe=None, steps: Optional[int] = None) -> Tensor:
         """The ANN this network was converted from (batch norm folded, ReLU6): normalized
-        ``x: (B, 3, S, S)`` -> logits. ``observe(name, pre_activation)`` sees each IF site's input."""
+        ``x: (B, 3, S, S)`` -> logits. ``observe(name, pre_activation)`` sees each IF site's input.
+
+        With ``steps=T``, every activation is instead what a ``signed-burst`` layer sends in ``T``
+        steps when no burst bound binds: ``theta / T * clamp(floor(v0 + T * I / theta), 0, T)`` of
+        its mean input current ``I`` (direct encoding). One analog pass then gives the spiking
+        network's logits in that limit (equal to :meth:`run` with ``burst >= T``, up to float
+        rounding at the quantization steps): the fast path for choosing a calibration."""
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+            raise InvalidArgumentError(f"steps (T) must be a positive integer, got {steps!r}")
+        sites = self.sites() if steps is not None else {}
 
         def act(name, current):
             if observe is not None:
                 observe(name, current)
-            return current.clamp(0.0, RELU6)
+            if steps is None:
+                return current.clamp(0.0, RELU6)
+            neurons = sites[name]
+            theta = neurons.threshold.view(1, -1, 1, 1)
+            count = torch.floor(neurons.v0 + steps * current / theta).clamp(0.0, float(steps))
+            return count * theta / steps
 
         h = act("stem", self.stem(x))
         for i, b in enumerate(self.blocks):
