@@ -81,7 +81,7 @@ def channel_means(net, images: Tensor, steps: Optional[int] = None, batch: int =
     """Per IF site, the mean input current of each channel over ``images`` and positions: of the
     ANN (``steps=None``) or of the network quantized for ``T`` steps (``net.analog(steps=T)``)."""
     sums: Dict[str, Tensor] = {}
-    count = [0]
+    count = 0
 
     def observe(name: str, current: Tensor) -> None:
         total = current.double().sum(dim=(0, 2, 3)) / (current.shape[2] * current.shape[3])
@@ -89,8 +89,8 @@ def channel_means(net, images: Tensor, steps: Optional[int] = None, batch: int =
 
     for i in range(0, images.shape[0], batch):
         net.analog(images[i : i + batch], observe, steps=steps)
-        count[0] += images[i : i + batch].shape[0]
-    return {name: (s / count[0]).float() for name, s in sums.items()}
+        count += images[i : i + batch].shape[0]
+    return {name: (s / count).float() for name, s in sums.items()}
 
 
 @torch.no_grad()
