@@ -130,9 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
-    from hmxai import cli_channels, cli_explain, cli_explore, cli_snn, cli_sweep
+    from hmxai import cli_channels, cli_explain, cli_explore, cli_latent, cli_snn, cli_sweep
 
     cli_snn.add_train_parser(tsub)
+    cli_latent.add_train_parser(tsub)
+    cli_latent.add_parser(sub)
     cli_channels.add_parser(sub)
     cli_explain.add_parser(sub)
     cli_explore.add_parser(sub)
@@ -219,6 +221,10 @@ def cmd_train(args) -> Dict[str, Any]:
         from hmxai import cli_snn
 
         return cli_snn.run_train(args)
+    if args.what == "latent":
+        from hmxai import cli_latent
+
+        return cli_latent.run_train(args)
     if args.what == "export":
         from pathlib import Path
 
@@ -286,6 +292,12 @@ def cmd_explore(args) -> Dict[str, Any]:
     return cli_explore.run_explore(args)
 
 
+def cmd_latent_task(args) -> Dict[str, Any]:
+    from hmxai import cli_latent
+
+    return cli_latent.run_latent(args)
+
+
 def cmd_snn(args) -> Dict[str, Any]:
     from hmxai import cli_snn
 
@@ -335,6 +347,10 @@ def _print_human(command: str, out: Dict[str, Any]) -> None:
         from hmxai import cli_snn
 
         print(cli_snn.format_text(out))
+    elif command == "latent-task":
+        from hmxai import cli_latent
+
+        print(cli_latent.format_text(out))
     elif command == "demo":
         n = sum(len(v) for v in out["figures"].values())
         print(f"report         {out['report']}\nrows           {out['results']} ({out['runs']} units, "
@@ -373,6 +389,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "explore": cmd_explore,
         "app": cmd_app,
         "snn": cmd_snn,
+        "latent-task": cmd_latent_task,
     }
     try:
         out = commands[args.command](args)

@@ -28,6 +28,10 @@ def resolve_task(task: Union[str, TaskModel, None]) -> TaskModel:
     from hmxai.tasks import DEFAULT_TASK, create_task
 
     if task is None or isinstance(task, str):
+        from hmxai.latent import LATENT_TASKS, create_latent_task
+
+        if task in LATENT_TASKS.names():
+            return create_latent_task(task)
         return create_task(task or DEFAULT_TASK)
     return task
 
@@ -83,7 +87,10 @@ def predict_rung(rung: Rung, task: Union[str, TaskModel]) -> Rung:
     """The same rung with ``task``'s top-5 on its decoded image (one rung, several tasks: a sweep)."""
     from dataclasses import replace
 
-    return replace(rung, prediction=resolve_task(task).predict(rung.x_hat, k=5)[0])
+    task = resolve_task(task)
+    if getattr(task, "reads", None) == "latent":  # a machine that reads the bits: the rung's latent, no pixels
+        return replace(rung, prediction=task.predict(rung, k=5)[0])
+    return replace(rung, prediction=task.predict(rung.x_hat, k=5)[0])
 
 
 def run_pipeline(

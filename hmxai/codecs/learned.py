@@ -226,30 +226,35 @@ class LearnedCodec(Codec):
         return strings, shape, padded
 
     @torch.no_grad()
-    def decode_latent(self, encoded: EncodedImage) -> Tuple[Tensor, Tensor]:
-        """Decode the bytes to ``(y_hat, x_hat)``; x_hat cropped to the image size."""
+    def read_latent(self, encoded: EncodedImage) -> Tensor:
+        """Entropy-decode the bytes to ``y_hat (1, M, h, w)`` alone: no synthesis transform runs
+        (what a machine that reads the latent needs). Equal to :meth:`decode_latent`'s ``y_hat``."""
         self._check_encoded(encoded)
         strings, shape, _ = self._split(encoded)
         self._check_weights(encoded)
         m = self.model
         try:
             if self.family == "factorized":
-                y_hat = m.entropy_bottleneck.decompress([strings[0]], shape)
-            else:
-                z_hat = m.entropy_bottleneck.decompress([strings[1]], shape)
-                params = m.h_s(z_hat)
-                if self.family == "autoregressive":
-                    y_hat = self._ar_decode(strings[0], z_hat, params)
-                else:
-                    means = None
-                    scales = params
-                    if self.family == "mean-scale":
-                        scales, means = params.chunk(2, 1)
-                    indexes = m.gaussian_conditional.build_indexes(scales)
-                    y_hat = m.gaussian_conditional.decompress(
-                        [strings[0]], indexes, z_hat.dtype, means
-                    )
-            x_hat = crop_to(m.g_s(y_hat).clamp_(0, 1), encoded.image_size)
+                return m.entropy_bottleneck.decompress([strings[0]], shape)
+            z_hat = m.entropy_bottleneck.decompress([strings[1]], shape)
+            params = m.h_s(z_hat)
+            if self.family == "autoregressive":
+                return self._ar_decode(strings[0], z_hat, params)
+            means = None
+            scales = params
+            if self.family == "mean-scale":
+                scales, means = params.chunk(2, 1)
+            indexes = m.gaussian_conditional.build_indexes(scales)
+            return m.gaussian_conditional.decompress([strings[0]], indexes, z_hat.dtype, means)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
+
+    @torch.no_grad()
+    def decode_latent(self, encoded: EncodedImage) -> Tuple[Tensor, Tensor]:
+        """Decode the bytes to ``(y_hat, x_hat)``; x_hat cropped to the image size."""
+        y_hat = self.read_latent(encoded)
+        try:
+            x_hat = crop_to(self.model.g_s(y_hat).clamp_(0, 1), encoded.image_size)
         except (RuntimeError, ValueError, IndexError) as exc:
             raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
         return y_hat, x_hat

@@ -114,8 +114,9 @@ class VariableRateCodec(LearnedCodec):
         return self.model.compress(xp, stage=2, inputscale=self.gain)  # CompressAI's vbr encoder at this gain
 
     @torch.no_grad()
-    def decode_latent(self, encoded: EncodedImage):
-        """Decode the bytes to ``(y_hat, x_hat)``; x_hat cropped to the image size."""
+    def read_latent(self, encoded: EncodedImage) -> Tensor:
+        """Entropy-decode the bytes to ``y_hat (1, M, h, w)`` alone, with no synthesis transform
+        (what a machine that reads the latent needs); equal to :meth:`decode_latent`'s ``y_hat``."""
         self._check_encoded(encoded)
         strings, shape, _ = self._split(encoded)
         self._check_weights(encoded)
@@ -128,8 +129,16 @@ class VariableRateCodec(LearnedCodec):
             scales, means = m.h_s(z_hat).chunk(2, 1)
             indexes = m.gaussian_conditional.build_indexes(scales * g)
             symbols = m.gaussian_conditional.decompress([strings[0]], indexes, z_hat.dtype)
-            y_hat = dequantize(m, symbols, scales, means, g)
-            x_hat = crop_to(m.g_s(y_hat).clamp_(0, 1), encoded.image_size)
+            return dequantize(m, symbols, scales, means, g)
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
+
+    @torch.no_grad()
+    def decode_latent(self, encoded: EncodedImage):
+        """Decode the bytes to ``(y_hat, x_hat)``; x_hat cropped to the image size."""
+        y_hat = self.read_latent(encoded)
+        try:
+            x_hat = crop_to(self.model.g_s(y_hat).clamp_(0, 1), encoded.image_size)
         except (RuntimeError, ValueError, IndexError) as exc:
             raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
         return y_hat, x_hat

@@ -31,9 +31,10 @@ from torch import Tensor
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
 from hmxai.explain.objective import (
     OUTPUTS,
-    LatentObjective,
+    LatentReaderObjective,
     ablation_values,
     live_channels,
+    objective_for,
     require_latent,
     with_channels,
 )
@@ -324,13 +325,16 @@ def channel_scores(
                                f"(it takes: {', '.join(accepted) or 'none'})")
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
+    if getattr(task, "reads", None) == "latent" and method not in LatentReaderObjective.METHODS:
+        raise InvalidArgumentError(f"{task.name} reads the latent: its channel scores take the methods "
+                                   f"{', '.join(LatentReaderObjective.METHODS)}, not {method!r}")
     x = load_image(image)  # one image: load_image refuses batches
     latent = _given_latent(latent, codec, x)
     t0 = time.perf_counter()
     with eval_mode(codec.model, task), torch.enable_grad():
         if latent is None:
             latent = codec.analyze(x)
-        objective = LatentObjective(codec, task, x, latent, target)
+        objective = objective_for(codec, task, x, latent, target)
         baseline = ablation_values(codec, latent, ablation)
         live = live_channels(latent.y_hat, baseline)
         chosen = live if skip_dead else torch.ones_like(live)

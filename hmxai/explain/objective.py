@@ -125,6 +125,42 @@ class LatentObjective:
         return self.scores(self.decode(y))
 
 
+class LatentReaderObjective(LatentObjective):
+    """The objective when the task reads the latent itself (:class:`~hmxai.latent.model.LatentTaskModel`):
+    the machine's columns come from the task on ``y`` directly, with no decoder; the human's
+    from the decoded image, as for every task. The reference class is the task's top-1 on the
+    transmitted latent (such a machine never sees the original image)."""
+
+    #: channel methods whose every evaluation goes through :meth:`__call__`
+    METHODS = ("ablation", "shapley")
+
+    def __init__(self, codec, task: nn.Module, x: Tensor, latent: LatentResult, target: Optional[int] = None):
+        require_latent(codec)
+        if x.shape[0] != 1:
+            raise InvalidArgumentError("channel explanations take one image at a time: x must be (1, 3, H, W)")
+        task.check(codec.name, getattr(codec, "weights_id", None), latent.y_hat)
+        self.codec, self.task, self.x, self.latent = codec, task, x.float(), latent
+        with torch.no_grad():
+            logits = self.logits(latent.y_hat)
+        self.reference_class = int(logits.argmax(-1))
+        self.target = self.reference_class if target is None else int(target)
+        if not 0 <= self.target < logits.shape[-1]:
+            raise InvalidArgumentError(f"target {self.target} is not a class of the task (0..{logits.shape[-1] - 1})")
+
+    def logits(self, y: Tensor) -> Tensor:
+        return self.task(y, tuple(self.latent.image_size))
+
+    def __call__(self, y: Tensor) -> Tensor:
+        return self.scores(self.decode(y), self.logits(y))
+
+
+def objective_for(codec, task, x: Tensor, latent: LatentResult, target: Optional[int] = None) -> LatentObjective:
+    """The latent objective for ``task``: :class:`LatentReaderObjective` for a task that reads latents."""
+    if getattr(task, "reads", None) == "latent":
+        return LatentReaderObjective(codec, task, x, latent, target)
+    return LatentObjective(codec, task, x, latent, target)
+
+
 def live_channels(y_hat: Tensor, baseline: Tensor) -> Tensor:
     """(M,) bool: channels whose transmitted value differs from the ablation value somewhere.
 

@@ -63,9 +63,10 @@ class SpikeRecorder:
         self._maps: Dict[str, Tensor] = {}
         self.batch = 0
         self.steps = 0
+        self.input_size = (224, 224)
 
     def start(self, net, x: Tensor, steps: int) -> None:
-        self.batch, self.steps = x.shape[0], steps
+        self.batch, self.steps, self.input_size = x.shape[0], steps, tuple(x.shape[-2:])
 
     def spikes(self, name: str, spikes: Tensor) -> None:
         """spikes: (t, B, C, H, W) net spikes of one window (signed for ``signed-burst``)."""
@@ -106,7 +107,7 @@ class SpikeRecorder:
 
     def reports(self, net, precision: str = "fp32") -> List[EnergyReport]:
         """One :class:`EnergyReport` per image of the batch."""
-        ann = ann_macs(net)
+        ann = ann_macs(net, self.input_size)
         names = _layer_order(net)
         out = []
         for i in range(self.batch):

@@ -113,6 +113,9 @@ class SpikingEfficientNet(nn.Module):
         if encoding is not None:
             if encoding not in ENCODINGS:
                 raise InvalidArgumentError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+            if encoding == "rate" and self.stem.conv.in_channels != 3:
+                raise InvalidArgumentError("the rate code encodes images' pixels; a network that reads a latent "
+                                           "takes the direct encoding")
             self.encoding = encoding
         if seed is not None:
             self.seed = int(seed)
@@ -184,8 +187,9 @@ class SpikingEfficientNet(nn.Module):
         """The spiking forward pass. ``recorder`` (:class:`~hmxai.spiking.energy.SpikeRecorder`)
         counts spikes and operations. With ``upto`` (a site name), returns that site's time-averaged
         output ``(B, C, H, W)`` (spike rate times threshold) instead of logits (for calibration)."""
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise InvalidArgumentError(f"expected normalized images (B, 3, H, W), got {tuple(x.shape)}")
+        channels = self.stem.conv.in_channels
+        if x.dim() != 4 or x.shape[1] != channels:
+            raise InvalidArgumentError(f"expected normalized inputs (B, {channels}, H, W), got {tuple(x.shape)}")
         T, B = self.steps, x.shape[0]
         window = max(1, min(T, self.budget // max(B, 1)))
         mems: Dict[str, Tensor] = {}

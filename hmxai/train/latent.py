@@ -1,0 +1,330 @@
+"""Training the latent-domain classifier by distillation (``hmxai train latent``).
+
+The codec is frozen and its analysis does not depend on the quality (``y = g_a(x)`` and the
+hyperprior's ``means``/``scales``; only the quantization gain moves with the rate), so every
+training image is analysed once and cached (fp16) with the teacher's block-10 features and
+logits on the original image. A step then draws, per latent, a quality in the codec's range,
+quantizes it exactly as the codec does (:func:`hmxai.codecs.vbr.dequantize`), and trains::
+
+    loss = feature_weight * |adapter(y_hat) - teacher_block10(x)|^2 / mean(teacher_block10(x)^2)
+         + T^2 * KL(softmax(teacher(x) / T) || softmax(student(y_hat) / T))
+
+Runs resume from ``out/state.pt`` (written atomically every ``checkpoint_every`` steps); a
+resumed run continues bit for bit (each step's draws are seeded by the step).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from hmxai.errors import CheckpointError, InvalidArgumentError
+from hmxai.train.checkpoint import load_state, save_state
+from hmxai.train.latent_config import LatentConfig
+
+CACHE = "cache.safetensors"
+
+
+def _codec(config: LatentConfig):
+    from hmxai.codecs import create_codec
+
+    codec = create_codec(config.codec)
+    if not getattr(codec, "continuous", False):
+        raise InvalidArgumentError(f"latent training needs a variable-rate codec (hmxai-vbr), not {config.codec!r}")
+    return codec
+
+
+def _teacher():
+    from hmxai.tasks import create_task
+
+    return create_task("efficientnet-lite0")
+
+
+@torch.no_grad()
+def analyse(codec, teacher, images: List[Tensor], progress: bool = True, desc: str = "latent cache") -> Dict[str, Tensor]:
+    """The cache of ``images`` (each ``(1, 3, H, W)`` in [0, 1]): per image ``y``, ``means``,
+    ``scales`` (fp16, the padded latent) and its size; the teacher's block-10 features and logits."""
+    from tqdm.auto import tqdm
+
+    from hmxai.images import pad_to_multiple
+    from hmxai.latent.model import teacher_features
+
+    out: Dict[str, Tensor] = {}
+    feats, logits, sizes = [], [], []
+    m = codec.model.eval()
+    for i, x in enumerate(tqdm(images, desc=desc, disable=not progress)):
+        xp, size = pad_to_multiple(x.float(), codec.pad_multiple)
+        y = m.g_a(xp)
+        _, _, _, scales, means = codec._hyper(y)
+        out[f"y.{i}"], out[f"means.{i}"], out[f"scales.{i}"] = y[0].half(), means[0].half(), scales[0].half()
+        f, lg = teacher_features(teacher.net.eval(), teacher.preprocess(x.float()))
+        feats.append(f[0].half())
+        logits.append(lg[0].half())
+        sizes.append(torch.tensor(size))
+    out["features"], out["logits"], out["sizes"] = torch.stack(feats), torch.stack(logits), torch.stack(sizes)
+    return out
+
+
+def quantized(codec, cache: Dict[str, Tensor], i: int, quality: float) -> Tensor:
+    """``y_hat (1, M, h, w)`` of cached image ``i`` at ``quality``, as the codec quantizes it."""
+    from hmxai.codecs.vbr import dequantize
+
+    m = codec.model
+    y, means, scales = (cache[f"{k}.{i}"][None].float() for k in ("y", "means", "scales"))
+    g = torch.tensor(codec.scale.gain(quality), dtype=torch.float32)
+    symbols = torch.round((y - means) * g)
+    return dequantize(m, symbols, scales, means, g)
+
+
+def load_images(paths, config: LatentConfig) -> List[Tensor]:
+    from hmxai.train.data import image_sizes, load_uint8, shrink_factors
+
+    factors = shrink_factors(paths, config.downscale, config.max_side, image_sizes(paths), config.seed)
+    return [load_uint8(p, f)[None].float() / 255.0 for p, f in zip(paths, factors)]
+
+
+def build_cache(config: LatentConfig, data_root, out_dir: Path, progress: bool = True) -> Path:
+    """Analyse the training and validation images once (``out_dir/cache.safetensors``); reused if there."""
+    from safetensors.torch import save_file
+
+    from hmxai.spiking.calibrate import sha256_of
+    from hmxai.tasks.classifiers import efficientnet_lite0_weights_path
+    from hmxai.train.data import training_paths
+
+    path = out_dir / CACHE
+    codec, teacher = _codec(config), _teacher()
+    if path.is_file():
+        return path
+    root = Path(data_root)
+    train = training_paths(root, config.data)
+    val = sorted(p for p in (root / config.validation).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    val = val[: config.val_images]
+    tensors = {}
+    for split, paths in (("train", train), ("val", val)):
+        part = analyse(codec, teacher, load_images(paths, config), progress, desc=f"latent cache ({split})")
+        tensors.update({f"{split}/{k}": v.contiguous() for k, v in part.items()})
+    meta = {"codec": config.codec, "codec_weights_id": codec.weights_id or "",
+            "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
+            "train": str(len(train)), "val": str(len(val))}
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def read_cache(path: Path, codec) -> Dict[str, Dict[str, Tensor]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("codec_weights_id") != (codec.weights_id or ""):
+                raise CheckpointError(f"{str(path)!r} caches latents of other {meta.get('codec')} weights; delete it")
+            out: Dict[str, Dict[str, Tensor]] = {"train": {}, "val": {}}
+            for key in f.keys():
+                split, name = key.split("/", 1)
+                out[split][name] = f.get_tensor(key)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
+        raise CheckpointError(f"the latent cache {str(path)!r} cannot be read ({exc}); delete it to rebuild") from exc
+    return out
+
+
+def trainable(net, config: LatentConfig) -> List[torch.nn.Parameter]:
+    """The parameters this run trains: the adapter (stem and adapter blocks), plus the tail if asked."""
+    adapter = [net._conv_stem, net._bn0, *net._blocks[: net.adapter_blocks]]
+    if config.train_tail:
+        return list(net.parameters())
+    return [p for m in adapter for p in m.parameters()]
+
+
+def set_modes(net, config: LatentConfig, training: bool) -> None:
+    """Train mode for what trains (batch norm statistics included), eval mode for the frozen tail."""
+    net.train(training)
+    if training and not config.train_tail:
+        for m in [*net._blocks[net.adapter_blocks:], net._conv_head, net._bn1, net._dropout]:
+            m.eval()
+
+
+def losses(net, y: Tensor, feats: Tensor, logits: Tensor, config: LatentConfig):
+    """(total, feature term, KL term) of preprocessed latents ``y`` against the teacher's outputs."""
+    from hmxai.latent.model import adapter_features, tail_logits
+
+    h = adapter_features(net, y)
+    student = tail_logits(net, h)
+    f = feats.float()
+    feature = (h - f).pow(2).mean() / f.pow(2).mean().clamp(min=1e-8)
+    T = config.temperature
+    kl = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(logits.float() / T, -1), log_target=True,
+                  reduction="batchmean") * T * T
+    return config.feature_weight * feature + kl, feature, kl
+
+
+def batch_of(codec, split: Dict[str, Tensor], config: LatentConfig, step: int):
+    """The step's batch: latents drawn and quantized at drawn qualities (seeded by the step)."""
+    from hmxai.latent.model import preprocess_latent
+
+    g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+    n = split["sizes"].shape[0]
+    lo, hi = config.qualities or codec.scale.range
+    index = torch.randint(n, (config.batch,), generator=g)
+    qs = (lo + (hi - lo) * torch.rand(config.batch, generator=g, dtype=torch.float64)).tolist()
+    ys = [preprocess_latent(quantized(codec, split, int(i), q), tuple(split["sizes"][i].tolist()))
+          for i, q in zip(index.tolist(), qs)]
+    return torch.cat(ys), split["features"][index], split["logits"][index]
+
+
+def learning_rate(config: LatentConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr_min + 0.5 * (config.lr - config.lr_min) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+@torch.no_grad()
+def validate(net, codec, split: Dict[str, Tensor], qualities, batch: int = 50) -> Dict[str, float]:
+    """Top-1 agreement with the teacher (on the original) per quality, and the mean KL."""
+    from hmxai.latent.model import preprocess_latent
+
+    net.eval()
+    out = {}
+    n = split["sizes"].shape[0]
+    teacher_top = split["logits"].float().argmax(-1)
+    for q in qualities:
+        agree = 0
+        for s in range(0, n, batch):
+            idx = range(s, min(n, s + batch))
+            y = torch.cat([preprocess_latent(quantized(codec, split, i, q), tuple(split["sizes"][i].tolist())) for i in idx])
+            agree += int((net(y).argmax(-1) == teacher_top[s : s + len(idx)]).sum())
+        out[f"agreement_q{q:g}"] = agree / max(1, n)
+    return out
+
+
+def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True, threads: int = 1,
+                 cache: Optional[Path] = None) -> Path:
+    """Train (or resume) a latent-task run; returns ``out_dir/state.pt``."""
+    from tqdm.auto import tqdm
+
+    from hmxai.latent.model import latent_network
+
+    torch.set_num_threads(threads)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = out_dir / "config.json"
+    if cfg_path.is_file():
+        recorded = LatentConfig.from_dict(json.loads(cfg_path.read_text()))
+        if recorded.to_dict() != config.to_dict():
+            raise InvalidArgumentError(f"{str(out_dir)!r} holds a run of another config; use a new --out")
+    else:
+        cfg_path.write_text(json.dumps(config.to_dict(), indent=1))
+    codec, teacher = _codec(config), _teacher()
+    data = read_cache(Path(cache) if cache else build_cache(config, data_root, out_dir, progress), codec)
+    net = latent_network(teacher.net.eval(), codec.model.M, config.adapter_blocks, config.expand, config.kernel,
+                         seed=config.seed)
+    net.requires_grad_(False)
+    params = trainable(net, config)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    state_path = out_dir / "state.pt"
+    step, log = 0, []
+    if state_path.is_file():
+        state = load_state(state_path, "cpu")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, log = int(state["step"]), json.loads(state["log"])
+    t0 = time.time()
+    seconds = float(log[-1]["seconds"]) if log else 0.0
+    bar = tqdm(total=config.steps, initial=step, desc=config.name, disable=not progress)
+    while step < config.steps:
+        set_modes(net, config, True)
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(config, step)
+        y, feats, logits = batch_of(codec, data["train"], config, step)
+        with torch.random.fork_rng():
+            torch.manual_seed(config.seed * 7919 + step)  # dropout, when the tail trains
+            total, feature, kl = losses(net, y, feats, logits, config)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{total.item():.3f}", kl=f"{kl.item():.3f}")
+        entry = {"step": step, "loss": total.item(), "feature": feature.item(), "kl": kl.item(),
+                 "seconds": seconds + time.time() - t0}
+        if config.val_every and (step % config.val_every == 0 or step == config.steps):
+            entry.update(validate(net, codec, data["val"], config.val_qualities))
+        if step % config.checkpoint_every == 0 or step == config.steps or "agreement_q1" in entry:
+            log.append(entry)
+            save_state({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "log": json.dumps(log)}, state_path)
+    bar.close()
+    return state_path
+
+
+def export_latent(run_dir, path, fp16: bool = True) -> Path:
+    """The trained part of a run (the adapter; the tail too if it trained) as safetensors."""
+    from safetensors.torch import save_file
+
+    from hmxai.spiking.calibrate import sha256_of
+    from hmxai.tasks.classifiers import efficientnet_lite0_weights_path
+
+    run_dir = Path(run_dir)
+    config = LatentConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
+    state = load_state(run_dir / "state.pt", "cpu")
+    codec = _codec(config)
+    prefixes = ("",) if config.train_tail else ("_conv_stem.", "_bn0.") + tuple(
+        f"_blocks.{i}." for i in range(config.adapter_blocks))
+    out = {}
+    for key, value in state["model"].items():
+        if key.startswith(prefixes):
+            value = value.detach().cpu().contiguous()
+            out[key] = value.half() if fp16 and value.is_floating_point() and value.numel() >= 64 else value
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = json.loads(state["log"])
+    meta = {"name": config.name, "codec": config.codec, "codec_weights_id": codec.weights_id or "",
+            "channels": int(codec.model.M), "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
+            "steps": int(state["step"]), "config": config.to_dict(), "seconds": round(log[-1]["seconds"]) if log else 0,
+            "validation": {k: v for k, v in (log[-1] if log else {}).items() if k.startswith("agreement")}}
+    save_file(out, str(path), metadata={"format": "hmxai-latent-task-v1", "meta": json.dumps(meta)})
+    return path
+
+
+def calibrate_latent_snn(weights, cache_path, out, count: int = 128, percentile: float = 1.0,
+                         progress: bool = True) -> dict:
+    """Thresholds of the latent classifier's spiking twin, as the image SNN's are set (per-channel
+    largest ANN activation, :mod:`hmxai.spiking.calibrate`), from ``count`` cached training latents
+    evenly spaced over the split, each quantized at a quality evenly spaced over the codec's range."""
+    from hmxai.latent.model import preprocess_latent
+    from hmxai.latent.zoo import latent_ann
+    from hmxai.spiking.calibrate import (activation_statistics, calibration_indices, save_calibration,
+                                         sha256_of, thresholds_from)
+    from hmxai.spiking.network import SpikingEfficientNet
+
+    t0 = time.time()
+    net, meta = latent_ann(Path(weights))
+    from hmxai.codecs import create_codec
+
+    codec = create_codec(meta["codec"])
+    split = read_cache(Path(cache_path), codec)["train"]
+    n = split["sizes"].shape[0]
+    lo, hi = codec.scale.range
+    idx = calibration_indices(n, min(count, n))
+    ys = [preprocess_latent(quantized(codec, split, i, lo + (hi - lo) * k / max(1, len(idx) - 1)),
+                            tuple(split["sizes"][i].tolist())) for k, i in enumerate(idx)]
+    snn = SpikingEfficientNet(net)
+    calibration = thresholds_from(activation_statistics(snn, torch.cat(ys), progress=progress), percentile)
+    info = {"method": "per-channel percentile of the latent ANN's ReLU6 outputs (threshold balancing)",
+            "percentile": percentile, "latents": len(idx), "qualities": [lo, hi],
+            "ann_sha256": sha256_of(Path(weights)), "seconds": round(time.time() - t0, 1)}
+    save_calibration(Path(out), calibration, info)
+    return info

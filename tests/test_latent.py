@@ -1,0 +1,214 @@
+"""Machines that read the bits: the latent classifier's contract, training, spiking twin and reach."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hmxai.codecs import create_codec
+from hmxai.latent.model import CROP, STRIDE, LatentInputError, adapter_features, preprocess_latent
+from hmxai.pipeline import decode
+
+
+@pytest.fixture(scope="module")
+def vbr():
+    return create_codec("hmxai-vbr", quality=2.7)
+
+
+@pytest.fixture(scope="module")
+def image():
+    g = torch.Generator().manual_seed(3)
+    base = torch.rand(1, 3, 12, 16, generator=g)
+    return torch.nn.functional.interpolate(base, size=(96, 128), mode="bilinear", align_corners=False)
+
+
+@pytest.fixture(scope="module")
+def random_latent_task():
+    from hmxai.latent.zoo import efficientnet_lite0_latent
+
+    return efficientnet_lite0_latent(pretrained=False)
+
+
+def test_read_latent_is_the_latent_the_bytes_carry_without_the_decoder(vbr, image):
+    encoded = vbr.compress(image)
+    y_hat = vbr.read_latent(encoded)
+    assert torch.equal(y_hat, vbr.analyze(image).y_hat)
+    assert torch.equal(y_hat, vbr.decode_latent(encoded)[0])
+    calls = []
+    handle = vbr.model.g_s.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        vbr.read_latent(encoded)
+    finally:
+        handle.remove()
+    assert calls == []  # the synthesis transform never ran
+
+
+def test_latent_geometry_follows_the_image_task_crop():
+    from hmxai.tasks import create_task
+
+    task = create_task("efficientnet-lite0", pretrained=False)
+    for size in ((375, 500), (500, 375), (224, 224), (300, 301)):
+        y = torch.randn(1, 4, -(-size[0] // 64) * 4, -(-size[1] // 64) * 4)
+        assert preprocess_latent(y, size).shape == (1, 4, CROP // STRIDE, CROP // STRIDE)
+        (rh, rw), top, left = task.crop_geometry(*size)
+        from hmxai.latent.model import crop_geometry
+
+        (lh, lw), ltop, lleft = crop_geometry(size)
+        assert abs(lh * STRIDE - rh) <= STRIDE / 2 and abs(lw * STRIDE - rw) <= STRIDE / 2
+        assert abs(ltop * STRIDE - top) <= STRIDE and abs(lleft * STRIDE - left) <= STRIDE
+
+
+def test_latent_task_refuses_what_it_cannot_read(random_latent_task, image):
+    task = random_latent_task
+    with pytest.raises(LatentInputError, match="classical"):
+        task.predict(decode(image, "jpeg", quality=50))
+    with pytest.raises(LatentInputError, match="hmxai-vbr"):
+        task.predict(decode(image, "hmxai-msh", quality=2))
+    with pytest.raises(LatentInputError, match=r"\(B, 128, h, w\)"):
+        task.check("hmxai-vbr", None, torch.zeros(1, 96, 6, 8))
+    with pytest.raises(LatentInputError, match="NaN"):
+        task.check("hmxai-vbr", None, torch.full((1, 128, 6, 8), float("nan")))
+    other = type(task)(task.net, task.name, task.labels, "hmxai-vbr", "0123456789abcdef", 128)
+    with pytest.raises(LatentInputError, match="retrain"):
+        other.predict(decode(image, "hmxai-vbr", quality=3))
+
+
+def test_a_rung_predicted_by_a_latent_task_reads_its_latent(random_latent_task, image):
+    rung = decode(image, "hmxai-vbr", random_latent_task, quality=4.5)
+    with torch.no_grad():
+        expected = random_latent_task(rung.latent.y_hat, rung.image_size).argmax(-1).item()
+    assert rung.prediction.indices[0] == expected
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, data_root):
+    from hmxai.train.latent import build_cache
+    from hmxai.train.latent_config import LatentConfig
+
+    config = LatentConfig(data=("train-extra/set14",), val_images=3, steps=4, batch=3, max_side=96, val_every=0,
+                          checkpoint_every=2, warmup=1, lr=5e-3)
+    out = tmp_path_factory.mktemp("latent")
+    return config, build_cache(config, data_root, out, progress=False)
+
+
+def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run):
+    from hmxai.codecs import create_codec
+    from hmxai.latent.model import latent_network
+    from hmxai.tasks import create_task
+    from hmxai.train.latent import batch_of, losses, read_cache, set_modes, trainable
+
+    config, cache = tiny_run
+    codec = create_codec(config.codec)
+    data = read_cache(cache, codec)
+    net = latent_network(create_task("efficientnet-lite0").net.eval(), 128)
+    net.requires_grad_(False)
+    params = trainable(net, config)
+    for p in params:
+        p.requires_grad_(True)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    y, feats, logits = batch_of(codec, data["train"], config, 0)
+    net.eval()
+    with torch.no_grad():
+        loss0 = losses(net, y, feats, logits, config)[0].item()
+    opt = torch.optim.SGD(params, lr=0.05)
+    set_modes(net, config, True)
+    losses(net, y, feats, logits, config)[0].backward()
+    opt.step()
+    net.eval()
+    with torch.no_grad():
+        loss1 = losses(net, y, feats, logits, config)[0].item()
+    assert loss1 < loss0
+    after = net.state_dict()
+    adapter = ("_conv_stem.", "_bn0.") + tuple(f"_blocks.{i}." for i in range(net.adapter_blocks))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(adapter) for k in changed)
+    assert any(k.startswith("_conv_stem.") for k in changed)
+
+
+def test_a_resumed_run_continues_identically(tiny_run, tmp_path, data_root):
+    from hmxai.train.checkpoint import load_state
+    from hmxai.train.latent import train_latent
+
+    config, cache = tiny_run
+    straight = train_latent(config, data_root, tmp_path / "a", progress=False, cache=cache)
+    half = type(config)(**{**config.__dict__, "steps": 2})
+    train_latent(half, data_root, tmp_path / "b", progress=False, cache=cache)
+    (tmp_path / "b" / "config.json").write_text(json.dumps(config.to_dict()))  # the same run, longer
+    resumed = train_latent(config, data_root, tmp_path / "b", progress=False, cache=cache)
+    a, b = load_state(straight, "cpu"), load_state(resumed, "cpu")
+    assert a["step"] == b["step"] == 4
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_exported_weights_load_and_tampered_files_are_refused(tiny_run, tmp_path, data_root):
+    from hmxai.errors import HmxaiError
+    from hmxai.latent.zoo import efficientnet_lite0_latent
+    from hmxai.train.latent import export_latent, train_latent
+
+    config, cache = tiny_run
+    train_latent(config, data_root, tmp_path / "run", progress=False, cache=cache)
+    path = export_latent(tmp_path / "run", tmp_path / "w.safetensors")
+    task = efficientnet_lite0_latent(weights=path)
+    assert task.codec == "hmxai-vbr" and task.codec_weights_id == create_codec("hmxai-vbr").weights_id
+    raw = path.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(HmxaiError, match="truncated"):
+        efficientnet_lite0_latent(weights=tmp_path / "cut.safetensors")
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(path))
+    tensors["_conv_stem.weight"] = tensors["_conv_stem.weight"][:, :64].contiguous()
+    save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"format": "hmxai-latent-task-v1",
+                                                                     "meta": json.dumps({"channels": 128})})
+    with pytest.raises(HmxaiError, match="does not have"):
+        efficientnet_lite0_latent(weights=tmp_path / "bad.safetensors")
+
+
+def test_spiking_twin_counts_the_latent_input_as_macs_and_matches_the_ann_count(random_latent_task):
+    from hmxai.latent.compute import latent_task_macs, macs
+    from hmxai.spiking.energy import measure
+    from hmxai.spiking.network import SpikingEfficientNet
+
+    net = random_latent_task.net
+    snn = SpikingEfficientNet(net, steps=4)
+    y = torch.randn(2, 128, 14, 14)
+    assert latent_task_macs(random_latent_task) == macs(net, y)  # two counters, one answer
+    logits, reports = measure(snn, y)
+    assert logits.shape == (2, 1000) and len(reports) == 2
+    assert reports[0].ann_macs == macs(net, y)
+    stem = next(lc for lc in reports[0].layers if lc.name == "stem")
+    assert stem.macs == snn.stem.macs_per_image((14, 14))  # direct encoding: once, not once per step
+    with pytest.raises(Exception, match="direct"):
+        snn.configure(encoding="rate")
+    with pytest.raises(Exception, match=r"\(B, 128, H, W\)"):
+        snn(torch.zeros(1, 3, 14, 14))
+
+
+def test_decoder_macs_count_transposed_convolutions_by_hand():
+    from hmxai.latent.compute import macs
+
+    layer = torch.nn.ConvTranspose2d(4, 3, 5, stride=2, padding=2, output_padding=1)
+    assert macs(layer, torch.zeros(1, 4, 6, 7)) == 4 * 6 * 7 * 3 * 25
+
+
+def test_channel_scores_work_on_a_latent_task(random_latent_task, image):
+    from hmxai.errors import InvalidArgumentError
+    from hmxai.explain.channels import channel_scores
+
+    codec = create_codec("hmxai-vbr", quality=3)
+    scores = channel_scores(image, codec, random_latent_task, method="ablation", batch=16)
+    assert scores.task == "efficientnet-lite0-latent"
+    assert scores.machine_logit.abs().sum() > 0  # the latent reaches the machine
+    latent = codec.analyze(image)
+    with torch.no_grad():
+        ref = random_latent_task(latent.y_hat, latent.image_size).argmax(-1).item()
+    assert scores.reference_class == ref
+    with pytest.raises(InvalidArgumentError, match="ablation"):
+        channel_scores(image, codec, random_latent_task, method="input-x-gradient")
+
+
+def test_adapter_output_has_the_teachers_block_10_shape(random_latent_task):
+    h = adapter_features(random_latent_task.net, torch.zeros(1, 128, 14, 14))
+    assert h.shape == (1, 112, 14, 14)
