@@ -71,23 +71,33 @@ def image_task_macs(task) -> float:
 
 def latent_task_macs(task, image_size: Tuple[int, int]) -> float:
     """MACs of a latent task for an ``image_size`` image: its front (the codec's synthesis layers it
-    runs, on the padded latent) and its network on the cropped features (a spiking network: the
-    ANN it was converted from)."""
+    runs on the padded latent), the synthesis layers it runs on the crop, and its network (a
+    spiking network: the ANN it was converted from)."""
     import math
 
     from hmxai.latent.model import CROP, STRIDE
 
     h, w = (math.ceil(s / 64) * 64 // STRIDE for s in image_size)
     front = macs(task.front, torch.zeros(1, task.channels, h, w)) if len(task.front) else 0.0
-    return front + network_macs(task)
+    return front + synthesis_macs(task) + network_macs(task)
+
+
+def synthesis_macs(task) -> float:
+    """MACs of the synthesis layers a latent task runs on the crop (0 without them)."""
+    from hmxai.latent.model import CROP
+
+    if not len(task.synthesis):
+        return 0.0
+    side = CROP // task.stride
+    return macs(task.synthesis, torch.zeros(1, task.synthesis.layers[0].in_channels, side, side))
 
 
 def network_macs(task) -> float:
-    """MACs of a latent task's network after its front (on the ``224/s`` square features)."""
+    """MACs of a latent task's network after its front and crop synthesis (on its square input)."""
     from hmxai.latent.model import CROP
 
     net = task.net
-    side = CROP // task.stride
+    side = CROP if len(task.synthesis) else CROP // task.stride
     if hasattr(net, "analog"):  # a spiking network: the ANN it was converted from
         from hmxai.spiking.energy import ann_macs
 
@@ -96,5 +106,6 @@ def network_macs(task) -> float:
 
 
 def front_macs(task, y_hat: Tensor) -> float:
-    """MACs of a latent task's front on this latent."""
-    return macs(task.front, y_hat[:1].float()) if len(task.front) else 0.0
+    """MACs of the synthesis layers a latent task runs on this latent: its front on the whole
+    latent and the fine-tuned layers on the crop."""
+    return (macs(task.front, y_hat[:1].float()) if len(task.front) else 0.0) + synthesis_macs(task)

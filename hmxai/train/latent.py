@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from hmxai.errors import CheckpointError, InvalidArgumentError
 from hmxai.train.checkpoint import load_state, save_state
@@ -150,41 +150,70 @@ def read_cache(path: Path, codec, stride: Optional[int] = None) -> Dict[str, Dic
     return out
 
 
-def student(config: LatentConfig, codec, teacher):
-    """The network this run trains (after the codec's front), seeded: :func:`~hmxai.latent.model.latent_network`."""
-    from hmxai.latent.model import latent_network, stride_of
+class Student(nn.Module):
+    """What a run trains, after the frozen front and the crop geometry: the crop's synthesis layers
+    (``synthesis`` adapter; empty for ``mbconv``) and the EfficientNet-shaped network."""
 
+    def __init__(self, synthesis: nn.Module, net: nn.Module):
+        super().__init__()
+        self.synthesis, self.net = synthesis, net
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.net(self.synthesis(y))
+
+
+def student(config: LatentConfig, codec, teacher) -> Student:
+    """The run's :class:`Student`, seeded (:func:`~hmxai.latent.model.latent_network` for the
+    ``mbconv`` adapter; :func:`~hmxai.latent.model.synthesis_of` + the teacher for ``synthesis``)."""
+    from hmxai.latent.model import latent_network, stride_of, synthesis_network, synthesis_of
+    from hmxai.tasks.classifiers import LITE_MEAN, LITE_STD
+
+    stride = stride_of(config.stages)
+    if config.adapter == "synthesis":
+        return Student(synthesis_of(codec, config.stages, LITE_MEAN, LITE_STD),
+                       synthesis_network(teacher.net.eval(), stride))
     channels = codec.model.M if config.stages == 0 else codec.model.g_s[0].out_channels
-    return latent_network(teacher.net.eval(), channels, config.adapter_blocks, config.expand, config.kernel,
-                          seed=config.seed, stride=stride_of(config.stages), width=config.width)
+    return Student(nn.Sequential(), latent_network(teacher.net.eval(), channels, config.adapter_blocks, config.expand,
+                                                   config.kernel, seed=config.seed, stride=stride, width=config.width))
 
 
-def trainable(net, config: LatentConfig) -> List[torch.nn.Parameter]:
-    """The parameters this run trains: the adapter (stem and adapter blocks), plus the tail if asked."""
-    adapter = [net._conv_stem, net._bn0, *net._blocks[: net.adapter_blocks]]
+def first_layers(net) -> List[nn.Module]:
+    """The network's stem and its blocks up to the one that imitates the teacher's features."""
+    return [net._conv_stem, net._bn0, *net._blocks[: net.adapter_blocks]]
+
+
+def trainable(model: Student, config: LatentConfig) -> List[nn.Parameter]:
+    """The parameters this run trains: the crop's synthesis layers; the stem and first blocks (the
+    whole adapter for ``mbconv``; for ``synthesis`` if ``train_first``); all of it with ``train_tail``."""
     if config.train_tail:
-        return list(net.parameters())
-    return [p for m in adapter for p in m.parameters()]
+        return list(model.parameters())
+    first = config.adapter == "mbconv" or config.train_first
+    return list(model.synthesis.parameters()) + ([p for m in first_layers(model.net) for p in m.parameters()]
+                                                 if first else [])
 
 
-def set_modes(net, config: LatentConfig, training: bool) -> None:
-    """Train mode for what trains (batch norm statistics included), eval mode for the frozen tail."""
-    net.train(training)
+def set_modes(model: Student, config: LatentConfig, training: bool) -> None:
+    """Train mode for what trains (batch norm statistics included), eval mode for what stays frozen."""
+    model.train(training)
     if training and not config.train_tail:
-        for m in [*net._blocks[net.adapter_blocks:], net._conv_head, net._bn1, net._dropout]:
+        net = model.net
+        frozen = [*net._blocks[net.adapter_blocks:], net._conv_head, net._bn1, net._dropout]
+        if config.adapter == "synthesis" and not config.train_first:
+            frozen += first_layers(net)
+        for m in frozen:
             m.eval()
 
 
-def losses(net, y: Tensor, feats: Tensor, logits: Tensor, config: LatentConfig):
+def losses(model: Student, y: Tensor, feats: Tensor, logits: Tensor, config: LatentConfig):
     """(total, feature term, KL term) of preprocessed latents ``y`` against the teacher's outputs."""
     from hmxai.latent.model import adapter_features, tail_logits
 
-    h = adapter_features(net, y)
+    h = adapter_features(model.net, model.synthesis(y))
     f = feats.float()
     feature = (h - f).pow(2).mean() / f.pow(2).mean().clamp(min=1e-8)
     if config.kl_weight == 0:  # features only: the tail never runs (the cheap path)
         return config.feature_weight * feature, feature, torch.zeros(())
-    student = tail_logits(net, h)
+    student = tail_logits(model.net, h)
     T = config.temperature
     kl = F.kl_div(F.log_softmax(student / T, -1), F.log_softmax(logits.float() / T, -1), log_target=True,
                   reduction="batchmean") * T * T
@@ -262,9 +291,9 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
     stride = stride_of(config.stages)
     data = read_cache(Path(cache) if cache else build_cache(config, data_root, out_dir, progress), codec, stride)
     front = front_of(codec, config.stages)
-    net = student(config, codec, teacher)
-    net.requires_grad_(False)
-    params = trainable(net, config)
+    model = student(config, codec, teacher)
+    model.requires_grad_(False)
+    params = trainable(model, config)
     for p in params:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -272,22 +301,24 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
     step, log = 0, []
     if state_path.is_file():
         state = load_state(state_path, "cpu")
-        net.load_state_dict(state["model"])
+        model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, log = int(state["step"]), json.loads(state["log"])
     t0 = time.time()
     seconds = float(log[-1]["seconds"]) if log else 0.0
     bar = tqdm(total=config.steps, initial=step, desc=config.name, disable=not progress)
     while step < config.steps:
-        set_modes(net, config, True)
+        set_modes(model, config, True)
         for group in opt.param_groups:
             group["lr"] = learning_rate(config, step)
         y, feats, logits = batch_of(codec, data["train"], config, step, front)
         with torch.random.fork_rng():
             torch.manual_seed(config.seed * 7919 + step)  # dropout, when the tail trains
-            total, feature, kl = losses(net, y, feats, logits, config)
+            total, feature, kl = losses(model, y, feats, logits, config)
         opt.zero_grad(set_to_none=True)
         total.backward()
+        if config.clip:
+            torch.nn.utils.clip_grad_norm_(params, config.clip)
         opt.step()
         step += 1
         bar.update(1)
@@ -295,17 +326,19 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
         entry = {"step": step, "loss": total.item(), "feature": feature.item(), "kl": kl.item(),
                  "seconds": seconds + time.time() - t0}
         if config.val_every and (step % config.val_every == 0 or step == config.steps):
-            entry.update(validate(net, codec, data["val"], config.val_qualities, front, stride))
+            entry.update(validate(model, codec, data["val"], config.val_qualities, front, stride))
         if step % config.checkpoint_every == 0 or step == config.steps or "agreement_q1" in entry:
             log.append(entry)
-            save_state({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            save_state({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                         "log": json.dumps(log)}, state_path)
     bar.close()
     return state_path
 
 
 def export_latent(run_dir, path, fp16: bool = True) -> Path:
-    """The trained part of a run (the adapter; the tail too if it trained) as safetensors."""
+    """The trained part of a run as safetensors: the crop's synthesis layers (keys ``synthesis.*``)
+    and the network's trained layers (keys as in the network's own state dict); GDN's parameters
+    stay fp32, other tensors of 64 elements or more are stored fp16."""
     from safetensors.torch import save_file
 
     from hmxai.spiking.calibrate import sha256_of
@@ -315,18 +348,22 @@ def export_latent(run_dir, path, fp16: bool = True) -> Path:
     config = LatentConfig.from_dict(json.loads((run_dir / "config.json").read_text()))
     state = load_state(run_dir / "state.pt", "cpu")
     codec = _codec(config)
-    prefixes = ("",) if config.train_tail else ("_conv_stem.", "_bn0.") + tuple(
-        f"_blocks.{i}." for i in range(config.adapter_blocks))
+    model = student(config, codec, _teacher())
+    first = config.adapter == "mbconv" or config.train_first
+    prefixes = ("synthesis.",) + (("net.",) if config.train_tail else (("net._conv_stem.", "net._bn0.") + tuple(
+        f"net._blocks.{i}." for i in range(model.net.adapter_blocks)) if first else ()))
     out = {}
     for key, value in state["model"].items():
         if key.startswith(prefixes):
             value = value.detach().cpu().contiguous()
-            out[key] = value.half() if fp16 and value.is_floating_point() and value.numel() >= 64 else value
+            gdn = ".beta" in key or ".gamma" in key
+            half = fp16 and value.is_floating_point() and value.numel() >= 64 and not gdn
+            out[key[len("net."):] if key.startswith("net.") else key] = value.half() if half else value
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     log = json.loads(state["log"])
     meta = {"name": config.name, "codec": config.codec, "codec_weights_id": codec.weights_id or "",
-            "channels": int(codec.model.M), "stages": config.stages, "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
+            "channels": int(codec.model.M), "stages": config.stages, "adapter": config.adapter, "teacher_sha256": sha256_of(efficientnet_lite0_weights_path()),
             "steps": int(state["step"]), "config": config.to_dict(), "seconds": round(log[-1]["seconds"]) if log else 0,
             "validation": {k: v for k, v in (log[-1] if log else {}).items() if k.startswith("agreement")}}
     save_file(out, str(path), metadata={"format": "hmxai-latent-task-v1", "meta": json.dumps(meta)})
@@ -345,7 +382,7 @@ def calibrate_latent_snn(weights, cache_path, out, count: int = 128, percentile:
     from hmxai.spiking.network import SpikingEfficientNet
 
     t0 = time.time()
-    net, _, meta = latent_ann(Path(weights))
+    net, _, synthesis, meta = latent_ann(Path(weights))
     from hmxai.codecs import create_codec
 
     codec = create_codec(meta["codec"])
@@ -355,8 +392,9 @@ def calibrate_latent_snn(weights, cache_path, out, count: int = 128, percentile:
     n = split["sizes"].shape[0]
     lo, hi = codec.scale.range
     idx = calibration_indices(n, min(count, n))
-    ys = [network_input(front, codec, split, i, lo + (hi - lo) * k / max(1, len(idx) - 1), stride)
-          for k, i in enumerate(idx)]
+    with torch.no_grad():
+        ys = [synthesis(network_input(front, codec, split, i, lo + (hi - lo) * k / max(1, len(idx) - 1), stride))
+              for k, i in enumerate(idx)]
     snn = SpikingEfficientNet(net)
     calibration = thresholds_from(activation_statistics(snn, torch.cat(ys), progress=progress), percentile)
     info = {"method": "per-channel percentile of the latent ANN's ReLU6 outputs (threshold balancing)",

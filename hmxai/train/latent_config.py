@@ -21,11 +21,17 @@ class LatentConfig:
         codec: the learned codec whose latent the task reads (its shipped weights).
         stages: synthesis layers of the codec run (frozen) before the adapter: 0 (the adapter reads
             the latent at stride 16), 1 (stride 8) or 2 (stride 4).
-        adapter_blocks, expand, kernel, width: the adapter (:func:`hmxai.latent.model.latent_network`).
+        adapter: ``synthesis`` (the codec's remaining synthesis layers, fine-tuned, on the crop,
+            then the teacher) or ``mbconv`` (a stem and MBConv blocks from scratch); see
+            :mod:`hmxai.latent.model`.
+        train_first: ``synthesis`` adapter: also fine-tune the teacher's stem and first blocks (up
+            to the block whose output the feature term compares).
+        adapter_blocks, expand, kernel, width: the ``mbconv`` adapter (:func:`hmxai.latent.model.latent_network`).
         train_tail: also train the teacher's blocks 11..15, head and classifier (the shipped
             file then holds them too); False: they stay the teacher's, frozen (batch norm too).
         steps, batch: optimizer steps and latents per batch.
         lr, lr_min, warmup, weight_decay: AdamW, linear warm-up then cosine from lr to lr_min.
+        clip: gradient norm clipping (0: none).
         feature_weight: weight of the feature term (MSE between the adapter's output and the
             teacher's output at the same stride on the original image, divided by its mean square).
         kl_weight, temperature: weight and temperature of the logit distillation (KL(teacher ||
@@ -41,6 +47,8 @@ class LatentConfig:
     name: str = "efficientnet-lite0-latent"
     codec: str = "hmxai-vbr"
     stages: int = 2
+    adapter: str = "synthesis"
+    train_first: bool = True
     adapter_blocks: int = 2
     width: Optional[int] = 32
     expand: int = 6
@@ -52,6 +60,7 @@ class LatentConfig:
     lr_min: float = 2e-5
     warmup: int = 100
     weight_decay: float = 1e-4
+    clip: float = 1.0
     feature_weight: float = 1.0
     kl_weight: float = 1.0
     temperature: float = 1.0
@@ -74,6 +83,10 @@ class LatentConfig:
             raise InvalidArgumentError("Kodak is for evaluation only; remove it from the training folders")
         if self.steps < 0 or self.batch < 1 or self.adapter_blocks < 1:
             raise InvalidArgumentError("steps must be >= 0, batch and adapter_blocks >= 1")
+        from hmxai.latent.model import ADAPTERS
+
+        if self.adapter not in ADAPTERS:
+            raise InvalidArgumentError(f"adapter must be one of {', '.join(ADAPTERS)}, got {self.adapter!r}")
         if self.qualities is not None and (len(self.qualities) != 2 or self.qualities[0] > self.qualities[1]):
             raise InvalidArgumentError(f"qualities must be (low, high), got {self.qualities!r}")
 
