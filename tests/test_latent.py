@@ -93,37 +93,60 @@ def tiny_run(tmp_path_factory, data_root):
     return config, build_cache(config, data_root, out, progress=False)
 
 
-def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run):
+@pytest.mark.parametrize("adapter, train_first", [("synthesis", True), ("synthesis", False), ("mbconv", True)])
+def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run, adapter, train_first):
     from hmxai.codecs import create_codec
     from hmxai.tasks import create_task
     from hmxai.train.latent import batch_of, losses, read_cache, set_modes, student, trainable
 
     config, cache = tiny_run
+    config = type(config)(**{**config.__dict__, "adapter": adapter, "train_first": train_first})
     codec = create_codec(config.codec)
     data = read_cache(cache, codec)
-    net = student(config, codec, create_task("efficientnet-lite0"))
-    net.requires_grad_(False)
-    params = trainable(net, config)
+    model = student(config, codec, create_task("efficientnet-lite0"))
+    model.requires_grad_(False)
+    params = trainable(model, config)
     for p in params:
         p.requires_grad_(True)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     y, feats, logits = batch_of(codec, data["train"], config, 0)
-    net.eval()
-    with torch.no_grad():
-        loss0 = losses(net, y, feats, logits, config)[0].item()
-    opt = torch.optim.SGD(params, lr=0.05)
-    set_modes(net, config, True)
-    losses(net, y, feats, logits, config)[0].backward()
+    opt = torch.optim.SGD(params, lr=0.05 if adapter == "mbconv" else 2e-4)
+    set_modes(model, config, True)  # both losses in the modes the step trains in (batch norm: batch statistics)
+    loss0 = losses(model, y, feats, logits, config)[0]
+    loss0.backward()
     opt.step()
-    net.eval()
     with torch.no_grad():
-        loss1 = losses(net, y, feats, logits, config)[0].item()
-    assert loss1 < loss0
-    after = net.state_dict()
-    adapter = ("_conv_stem.", "_bn0.") + tuple(f"_blocks.{i}." for i in range(net.adapter_blocks))
+        loss1 = losses(model, y, feats, logits, config)[0].item()
+    assert loss1 < loss0.item()
+    after = model.state_dict()
+    first = ("net._conv_stem.", "net._bn0.") + tuple(f"net._blocks.{i}." for i in range(model.net.adapter_blocks))
+    meant = (("synthesis.",) if adapter == "synthesis" else ()) + (first if train_first else ())
     changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.startswith(adapter) for k in changed)
-    assert any(k.startswith("_conv_stem.") for k in changed)
+    assert changed and all(k.startswith(meant) for k in changed)
+    assert any(k.startswith(meant[0]) for k in changed)
+    if adapter == "synthesis":
+        assert any(k.startswith("synthesis.layers.0.") for k in changed)
+        assert any(k.startswith("net._blocks.0.") for k in changed) == train_first  # frozen: bit-identical
+
+
+def test_the_untrained_synthesis_adapter_is_decode_then_crop(vbr):
+    """The synthesis adapter before training: the codec's own last layers on the crop, i.e. the
+    centre crop of the decoded image, normalized as the teacher's input (away from the crop's border)."""
+    from hmxai.latent.zoo import efficientnet_lite0_latent
+    from hmxai.tasks.classifiers import LITE_MEAN
+
+    task = efficientnet_lite0_latent(pretrained=False)
+    g = torch.Generator().manual_seed(5)
+    x = torch.nn.functional.interpolate(torch.rand(1, 3, 16, 16, generator=g), size=(256, 256), mode="bilinear")
+    latent = vbr.analyze(x)
+    with torch.no_grad():
+        seen = task.features(latent.y_hat, (256, 256))
+        image = vbr.model.g_s(latent.y_hat)[..., 16:240, 16:240]  # 256 short side: no resize, centre 224
+    assert seen.shape == (1, 3, 224, 224)
+    expected = (image - LITE_MEAN[0]) / 0.502
+    inner = (slice(None), slice(None), slice(24, -24), slice(24, -24))
+    assert torch.allclose(seen[inner], expected[inner], atol=1e-4)
+    assert not torch.allclose(seen, expected, atol=1e-4)  # the border sees the crop's edge: not a copy of g_s
 
 
 def test_a_resumed_run_continues_identically(tiny_run, tmp_path, data_root):
@@ -158,7 +181,9 @@ def test_exported_weights_load_and_tampered_files_are_refused(tiny_run, tmp_path
     from safetensors.torch import load_file, save_file
 
     tensors = load_file(str(path))
-    tensors["_conv_stem.weight"] = tensors["_conv_stem.weight"][:, :64].contiguous()
+    assert any(k.startswith("synthesis.layers.") for k in tensors) and "_conv_stem.weight" in tensors
+    assert not any(k.startswith("_blocks.3.") for k in tensors)  # the teacher's later blocks come from its package
+    tensors["_conv_stem.weight"] = tensors["_conv_stem.weight"][:16].contiguous()
     save_file(tensors, str(tmp_path / "bad.safetensors"), metadata={"format": "hmxai-latent-task-v1",
                                                                      "meta": json.dumps({"channels": 128})})
     with pytest.raises(HmxaiError, match="does not have"):
@@ -166,28 +191,33 @@ def test_exported_weights_load_and_tampered_files_are_refused(tiny_run, tmp_path
 
 
 def test_spiking_twin_counts_the_latent_input_as_macs_and_matches_the_ann_count(random_latent_task):
-    from hmxai.latent.compute import latent_task_macs, macs, network_macs
+    from hmxai.latent.compute import latent_task_macs, macs, network_macs, synthesis_macs
     from hmxai.spiking.energy import measure
     from hmxai.spiking.network import SpikingEfficientNet
 
     task = random_latent_task
     net = task.net
     snn = SpikingEfficientNet(net, steps=4)
-    y = task.features(torch.randn(2, 128, 6, 8), (96, 128))  # through the codec's first two synthesis layers
-    assert y.shape == (2, 96, 56, 56)
+    y = task.features(torch.randn(2, 128, 6, 8), (96, 128))  # g_s's first two layers, crop, its last two
+    assert y.shape == (2, 3, 224, 224)
     assert network_macs(task) == macs(net, y)  # two counters, one answer
     front = macs(task.front, torch.zeros(1, 128, 8, 8))  # 128 x 128 padded image: 8 x 8 latent
     assert front == 128 * 8 * 8 * 96 * 25 + (16 * 16 * 96) * 96 + 96 * 16 * 16 * 96 * 25 + (32 * 32 * 96) * 96
-    assert latent_task_macs(task, (128, 128)) == front + network_macs(task)
+    crop = 96 * 56 * 56 * 96 * 25 + (112 * 112 * 96) * 96 + 96 * 112 * 112 * 3 * 25  # on the 56 x 56 crop
+    assert synthesis_macs(task) == crop
+    assert latent_task_macs(task, (128, 128)) == front + crop + network_macs(task)
+    from hmxai.latent.compute import decoder_macs, image_task_macs
+    from hmxai.tasks import create_task
+
+    full = decoder_macs(create_codec("hmxai-vbr"), (375, 500)) + image_task_macs(create_task("efficientnet-lite0"))
+    assert latent_task_macs(task, (375, 500)) < 0.5 * full  # an ImageNet-sized image: under half the MACs
     logits, reports = measure(snn, y)
     assert logits.shape == (2, 1000) and len(reports) == 2
     assert reports[0].ann_macs == macs(net, y)
     stem = next(lc for lc in reports[0].layers if lc.name == "stem")
-    assert stem.macs == snn.stem.macs_per_image((56, 56))  # direct encoding: once, not once per step
-    with pytest.raises(Exception, match="direct"):
-        snn.configure(encoding="rate")
-    with pytest.raises(Exception, match=r"\(B, 96, H, W\)"):
-        snn(torch.zeros(1, 3, 56, 56))
+    assert stem.macs == snn.stem.macs_per_image((224, 224))  # direct encoding: once, not once per step
+    with pytest.raises(Exception, match=r"\(B, 3, H, W\)"):
+        snn(torch.zeros(1, 96, 56, 56))
 
 
 def test_decoder_macs_count_transposed_convolutions_by_hand():
@@ -195,6 +225,21 @@ def test_decoder_macs_count_transposed_convolutions_by_hand():
 
     layer = torch.nn.ConvTranspose2d(4, 3, 5, stride=2, padding=2, output_padding=1)
     assert macs(layer, torch.zeros(1, 4, 6, 7)) == 4 * 6 * 7 * 3 * 25
+
+
+def test_counting_macs_changes_nothing_in_a_network_left_in_train_mode():
+    """A task model's ``net`` stays in train mode between calls; counting its MACs must not move its
+    batch norm statistics (it once did, once per image, and the image task drifted over a benchmark)."""
+    from hmxai.latent.compute import image_task_macs
+    from hmxai.tasks import create_task
+
+    task = create_task("efficientnet-lite0")
+    task.net.train()
+    before = {k: v.clone() for k, v in task.net.state_dict().items()}
+    for _ in range(3):
+        image_task_macs(task)
+    assert all(torch.equal(before[k], v) for k, v in task.net.state_dict().items())
+    assert task.net.training  # its mode is restored, not changed
 
 
 def test_channel_scores_work_on_a_latent_task(random_latent_task, image):
@@ -217,10 +262,14 @@ def test_adapter_output_has_the_shape_of_the_teachers_block_at_its_stride(random
     from hmxai.latent.model import latent_network
     from hmxai.tasks import create_task
 
-    h = adapter_features(random_latent_task.net, torch.zeros(1, 96, 56, 56))
+    h = adapter_features(random_latent_task.net, torch.zeros(1, 3, 224, 224))
     assert h.shape == (1, 24, 56, 56)  # block 2 at stride 4
     net = latent_network(create_task("efficientnet-lite0", pretrained=False).net, 128, stride=16)
     assert adapter_features(net, torch.zeros(1, 128, 14, 14)).shape == (1, 112, 14, 14)  # block 10 at stride 16
+    from hmxai.spiking.network import SpikingEfficientNet
+
+    with pytest.raises(Exception, match="direct"):  # a network on the latent itself: no pixels to rate-code
+        SpikingEfficientNet(net.eval(), steps=2).configure(encoding="rate")
 
 
 @pytest.mark.slow
@@ -251,7 +300,44 @@ def test_command_line_trains_exports_and_compares_the_three_machines(tmp_path, d
     assert [r["quality"] for r in out["rungs"]] == [2, 5.5]
     machines = {m["machine"]: m for m in out["rungs"][0]["machines"]}
     assert set(machines) == {"decode-then-classify", "efficientnet-lite0-latent", "efficientnet-lite0-latent-snn"}
-    assert machines["efficientnet-lite0-latent"]["macs"] < machines["decode-then-classify"]["macs"]
+    # at 128 x 192 the crop's synthesis layers (always 224 x 224) cost more than decoding the small image
+    assert machines["efficientnet-lite0-latent"]["macs"] > 0 and machines["decode-then-classify"]["macs"] > 0
     assert machines["efficientnet-lite0-latent-snn"]["energy_mj"] > 0
     missing = hmxai("latent-task", image, "--weights-dir", tmp_path / "nowhere", "--json")
     assert missing.returncode == 2 and "missing" in json.loads(missing.stdout)["error"]
+
+
+def test_shipped_latent_classifiers_reproduce_their_card_on_a_subset(data_root):
+    """The card's rows (benchmarks/results/latent_curves_rows.jsonl, from benchmarks/latent_curves.py)
+    recomputed on the first 3 held-out images at the range's two ends. Tolerance: bits and MACs equal
+    (0.1 %), at most one of the 12 top-1 answers may differ (a near-tie can flip between CPUs)."""
+    from pathlib import Path
+
+    from hmxai.latent import create_latent_task
+    from hmxai.latent.ladder import machines_ladder
+    from hmxai.latent.zoo import LATENT_FILE, LATENT_SNN_FILE
+    from hmxai.train.data import imagenet_split
+
+    assert LATENT_FILE.is_file() and LATENT_SNN_FILE.is_file()  # they ship
+    rows_path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "latent_curves_rows.jsonl"
+    card = {r["image"]: r for r in map(json.loads, rows_path.read_text().splitlines())}
+    summary = json.loads((rows_path.parent / "latent_curves.json").read_text())
+    steps, qualities = summary["snn_steps"], summary["qualities"]
+    pick = [qualities.index(min(qualities)), qualities.index(max(qualities))]
+    tasks = [create_latent_task("efficientnet-lite0-latent"), create_latent_task("efficientnet-lite0-latent-snn", steps=steps)]
+    _, held = imagenet_split(Path(data_root) / "imagenet-samples")
+    flips = 0
+    for path in held[:3]:
+        stored = card[path.name]
+        ladder = machines_ladder(path, "hmxai-vbr", [qualities[i] for i in pick], tasks)
+        assert ladder.reference == stored["reference"]
+        for rung, i in zip(ladder.rungs, pick):
+            want = stored["rungs"][i]
+            assert rung.measured_bpp == pytest.approx(want["measured_bpp"], rel=1e-3)
+            for got, exp in zip(rung.machines, want["machines"]):
+                assert got.machine == exp["machine"]
+                assert got.macs == pytest.approx(exp["macs"], rel=1e-3)
+                flips += got.top1 != exp["top1"]
+                if exp["energy_mj"] is not None:
+                    assert got.energy_mj == pytest.approx(exp["energy_mj"], rel=0.05)
+    assert flips <= 1
