@@ -15,7 +15,11 @@ from torch import Tensor, nn
 
 
 def macs(model: nn.Module, *inputs: Tensor) -> float:
-    """MACs of one forward pass of ``model`` on ``inputs``, per item of the batch (hooks removed after)."""
+    """MACs of one forward pass of ``model`` on ``inputs``, per item of the batch. The pass runs in
+    eval mode and changes nothing: hooks removed after, batch norm statistics untouched (a task
+    model's ``net`` may be in train mode: its wrapper only switches it at call time)."""
+    from hmxai.modes import eval_mode
+
     total = [0.0]
 
     def conv(m, inp, out):
@@ -45,7 +49,7 @@ def macs(model: nn.Module, *inputs: Tensor) -> float:
                 handles.append(m.register_forward_hook(linear))
             elif GDN and isinstance(m, GDN):
                 handles.append(m.register_forward_hook(gdn))
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(model):
             model(*inputs)
     finally:
         for h in handles:
