@@ -182,14 +182,18 @@ def first_layers(net) -> List[nn.Module]:
     return [net._conv_stem, net._bn0, *net._blocks[: net.adapter_blocks]]
 
 
+def trains_first(config: LatentConfig) -> bool:
+    """Whether the run trains the network's stem and first blocks (always for ``mbconv``)."""
+    return config.adapter == "mbconv" or config.train_first
+
+
 def trainable(model: Student, config: LatentConfig) -> List[nn.Parameter]:
     """The parameters this run trains: the crop's synthesis layers; the stem and first blocks (the
     whole adapter for ``mbconv``; for ``synthesis`` if ``train_first``); all of it with ``train_tail``."""
     if config.train_tail:
         return list(model.parameters())
-    first = config.adapter == "mbconv" or config.train_first
     return list(model.synthesis.parameters()) + ([p for m in first_layers(model.net) for p in m.parameters()]
-                                                 if first else [])
+                                                 if trains_first(config) else [])
 
 
 def set_modes(model: Student, config: LatentConfig, training: bool) -> None:
@@ -198,7 +202,7 @@ def set_modes(model: Student, config: LatentConfig, training: bool) -> None:
     if training and not config.train_tail:
         net = model.net
         frozen = [*net._blocks[net.adapter_blocks:], net._conv_head, net._bn1, net._dropout]
-        if config.adapter == "synthesis" and not config.train_first:
+        if not trains_first(config):
             frozen += first_layers(net)
         for m in frozen:
             m.eval()
@@ -349,9 +353,8 @@ def export_latent(run_dir, path, fp16: bool = True) -> Path:
     state = load_state(run_dir / "state.pt", "cpu")
     codec = _codec(config)
     model = student(config, codec, _teacher())
-    first = config.adapter == "mbconv" or config.train_first
     prefixes = ("synthesis.",) + (("net.",) if config.train_tail else (("net._conv_stem.", "net._bn0.") + tuple(
-        f"net._blocks.{i}." for i in range(model.net.adapter_blocks)) if first else ()))
+        f"net._blocks.{i}." for i in range(model.net.adapter_blocks)) if trains_first(config) else ()))
     out = {}
     for key, value in state["model"].items():
         if key.startswith(prefixes):
