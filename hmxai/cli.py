@@ -130,9 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", default="hmxai-msh")
     t.add_argument("--json", action="store_true")
 
-    from hmxai import cli_channels, cli_explain, cli_explore, cli_latent, cli_snn, cli_sweep
+    from hmxai import cli_channels, cli_explain, cli_explore, cli_joint, cli_latent, cli_snn, cli_sweep
 
     cli_snn.add_train_parser(tsub)
+    cli_joint.add_train_parser(tsub)
     cli_latent.add_train_parser(tsub)
     cli_latent.add_parser(sub)
     cli_channels.add_parser(sub)
@@ -225,6 +226,10 @@ def cmd_train(args) -> Dict[str, Any]:
         from hmxai import cli_latent
 
         return cli_latent.run_train(args)
+    if args.what == "joint":
+        from hmxai import cli_joint
+
+        return cli_joint.run_train(args)
     if args.what == "export":
         from pathlib import Path
 

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("explore", help="one explorer view: bits, decoded, top-5, explanation at a rate and channel budget")
     p.add_argument("image", nargs="?", default=None, help="image file; default the embedded sample 'chelsea'")
-    p.add_argument("--codec", default=None, help="codec (default hmxai-msh, the offline zoo)")
+    p.add_argument("--codec", default=None, help="codec (default hmxai-vbr, the offline zoo)")
     p.add_argument("--quality", type=quality_arg, default=None, help="quality on the codec's ladder (default its middle)")
     p.add_argument("--budget", type=int, default=None, help="send only the first K latent channels (default all)")
     p.add_argument("--ordering", default="bits", choices=ORDERINGS,
@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("app", help="the rate explorer as a standalone web page (Voila), for teaching")
     p.add_argument("image", nargs="?", default=None, help="image file or sample name (default 'chelsea')")
-    p.add_argument("--codec", default=None, help="codec shown first (default hmxai-msh)")
+    p.add_argument("--codec", default=None, help="codec shown first (default hmxai-vbr)")
     p.add_argument("--quality", type=quality_arg, default=None)
     p.add_argument("--method", default=None, choices=choices)
     p.add_argument("--max-side", type=positive_int, default=384, help="longer image side in the app (default 384)")

@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("snn", help="a spiking classifier on a codec ladder: bpp, agreement, spikes, energy per rung")
     p.add_argument("image", nargs="?", default=None, help="image file; default the embedded sample 'chelsea'")
-    p.add_argument("--codec", default=None, help="codec (default hmxai-msh, the offline zoo)")
+    p.add_argument("--codec", default=None, help="codec (default hmxai-vbr, the offline zoo)")
     p.add_argument("--qualities", type=quality_arg, nargs="+", default=None, help="rungs (default the codec's ladder)")
     p.add_argument("--steps", type=positive_int, default=None, help="time steps T (default the task's, 16)")
     p.add_argument("--encoding", default=None, choices=ENCODINGS, help="input encoding (default direct)")

@@ -19,11 +19,11 @@ DEFAULT_QUALITIES: Dict[str, Tuple[int, ...]] = {
 }
 
 DEMO_LADDER: Dict[str, Tuple[int, ...]] = {
-    "hmxai-msh": (1, 2, 3, 4, 5),
+    "hmxai-vbr": (1, 2, 3, 4, 5, 6),
     "jpeg": (10, 25, 50, 80),
     "webp": (10, 25, 50, 80),
     "jpeg2000": (26, 30, 34, 38),
     "avif": (20, 40, 60, 80),
     "heif": (20, 40, 60, 80),
 }
-QUICK_LADDER: Dict[str, Tuple[int, ...]] = {"hmxai-msh": (1, 4), "jpeg": (20, 60)}
+QUICK_LADDER: Dict[str, Tuple[int, ...]] = {"hmxai-vbr": (1, 4), "jpeg": (20, 60)}

@@ -162,7 +162,9 @@ def test_cli_channels_json(tmp_path, small):
                    "--figures", str(tmp_path / "figs"), "--json"])
     assert rc == 0
     out = json.loads(buf.getvalue())["images"][0]
-    assert len(out["scores"]["channels"]["bits"]) == 96
+    from hmxai.codecs import DEFAULT_LEARNED_CODEC, create_codec
+
+    assert len(out["scores"]["channels"]["bits"]) == create_codec(DEFAULT_LEARNED_CODEC, quality=1).model.M
     assert set(out["budget"]["fractions"]) == {"both", "machine", "human", "neither"}
     assert "bits_vs_machine_spearman" in out["spatial"]
     assert (tmp_path / "figs" / "channels.pdf").stat().st_size > 0

@@ -16,7 +16,7 @@ from hmxai.registry import Registry
 CODECS: Registry = Registry("codec")
 
 #: the default learned codec everywhere (CLI, demo, notebooks): hmxai's own offline zoo
-DEFAULT_LEARNED_CODEC = "hmxai-msh"
+DEFAULT_LEARNED_CODEC = "hmxai-vbr"
 
 
 def _learned_factory(arch: str, default_quality: int):

@@ -103,6 +103,22 @@ class VariableRateMSH(MeanScaleHyperpriorVbr):
             return inputscale
         return super()._get_scale(stage, s, inputscale)
 
+    def add_adapter(self, hidden: int = 64) -> "VariableRateMSH":
+        """Append a :class:`~hmxai.codecs.adaptation.LatentAdapter` to ``g_a`` (the identity until trained)."""
+        from hmxai.codecs.adaptation import LatentAdapter
+
+        if self.adapter is not None:
+            raise InvalidArgumentError("this model already has a latent adapter")
+        self.g_a.append(LatentAdapter(self.M, hidden))
+        return self
+
+    @property
+    def adapter(self):
+        """The latent adapter appended to ``g_a``, or None (a plain human codec)."""
+        from hmxai.codecs.adaptation import LatentAdapter
+
+        return self.g_a[-1] if isinstance(self.g_a[-1], LatentAdapter) else None
+
     def gain_tensor(self, quality) -> Tensor:
         """The gain of ``quality`` as a 0-d float tensor on the model's device."""
         return torch.tensor(self.scale.gain(quality), dtype=torch.float32, device=self.Gain.device)
@@ -113,6 +129,10 @@ class VariableRateMSH(MeanScaleHyperpriorVbr):
         M = state_dict["g_a.6.weight"].size(0)
         if lambdas is None:
             raise InvalidArgumentError("VariableRateMSH.from_state_dict needs the lambdas of its quality scale")
+        from hmxai.codecs.adaptation import adapter_hidden
+
         net = cls(N, M, lambdas)
+        if adapter_hidden(state_dict):
+            net.add_adapter(adapter_hidden(state_dict))
         net.load_state_dict(state_dict)
         return net

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hmxai.codecs import DEFAULT_LEARNED_CODEC
 from hmxai.errors import InvalidArgumentError
 from hmxai.explain.objective import OUTPUTS
 from hmxai.registry import Registry
@@ -145,7 +146,7 @@ def _curve_points(objective, latent, baseline: Tensor, order: Tensor, ks: Sequen
 
 def budget_curves(
     images: Sequence,
-    codec="hmxai-msh",
+    codec=DEFAULT_LEARNED_CODEC,
     task=None,
     *,
     quality: Optional[int] = None,

@@ -1,6 +1,6 @@
 """Per-latent-channel scores: bits, machine importance and human importance of every channel.
 
->>> scores = channel_scores(x, "hmxai-msh", quality=3, method="ablation")
+>>> scores = channel_scores(x, "hmxai-vbr", quality=3, method="ablation")
 >>> scores.bits, scores.machine, scores.human          # (M,) each
 
 Methods (registry :data:`CHANNEL_METHODS`), each giving the machine's and the
@@ -28,6 +28,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
+from hmxai.codecs import DEFAULT_LEARNED_CODEC
 from hmxai.errors import InvalidArgumentError, InvalidTypeError
 from hmxai.explain.objective import (
     OUTPUTS,
@@ -279,7 +280,7 @@ def method_parameters(method: str) -> tuple:
 
 def channel_scores(
     image,
-    codec: Union[str, object] = "hmxai-msh",
+    codec: Union[str, object] = DEFAULT_LEARNED_CODEC,
     task=None,
     *,
     quality: Optional[int] = None,
@@ -394,7 +395,7 @@ def merge_scores(parts: Sequence[ChannelScores]) -> ChannelScores:
                    evaluations=sum(p.evaluations for p in parts))
 
 
-def channel_scores_batch(images, codec="hmxai-msh", task=None, *, quality: Optional[int] = None,
+def channel_scores_batch(images, codec=DEFAULT_LEARNED_CODEC, task=None, *, quality: Optional[int] = None,
                          targets=None, progress: bool = True, **kwargs) -> list:
     """:func:`channel_scores` for each image of a sequence (or each row of a (B, 3, H, W) tensor)."""
     from tqdm.auto import tqdm

@@ -1,7 +1,7 @@
 """A rate ladder: one image compressed at several (codec, quality) rungs, decoded from real bytes.
 
 >>> ladder = rate_ladder(x, "jpeg", [10, 30, 70])                     # one codec, three rates
->>> ladder = rate_ladder(x, {"hmxai-msh": [1, 3, 5], "jpeg": [10, 50]})  # codecs side by side
+>>> ladder = rate_ladder(x, {"hmxai-vbr": [1, 3.5, 6], "jpeg": [10, 50]})  # codecs side by side
 
 Compressing is done once per rung; every pixel explanation (Grad-CAM, LIME, ...) and the
 figure then read the same decoded images, so their rows line up exactly.

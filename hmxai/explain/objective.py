@@ -40,7 +40,7 @@ def require_latent(codec) -> None:
         raise NoLatentError(
             f"{getattr(codec, 'name', codec)!r} has no latent channels to explain "
             "(classical codecs code pixels/transform blocks, not a learned latent); "
-            "use a learned codec such as hmxai-msh, or the pixel explanations of hmxai explain"
+            "use a learned codec such as hmxai-vbr, or the pixel explanations of hmxai explain"
         )
 
 

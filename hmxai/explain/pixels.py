@@ -1,6 +1,6 @@
 """Pixel explanations across a rate ladder: one entry point, drift against the original, faithfulness.
 
->>> ladder = rate_ladder(x, {"hmxai-msh": [1, 3, 5], "jpeg": [10, 50]})
+>>> ladder = rate_ladder(x, {"hmxai-vbr": [1, 3.5, 6], "jpeg": [10, 50]})
 >>> cam = explain_pixels(ladder, "grad-cam")
 >>> lime = explain_pixels(ladder, "lime", seed=0, num_samples=1000)
 >>> drift(ladder, lime)                     # per rung: rank correlation, top-10 % IoU, class changed

@@ -14,13 +14,14 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from hmxai.codecs import DEFAULT_LEARNED_CODEC
 from hmxai.errors import InvalidArgumentError
 from hmxai.explain.common import eval_mode, spearman
 from hmxai.explain.objective import require_latent
 from hmxai.types import SpatialMaps
 
 
-def where_bits_go(image, codec="hmxai-msh", task=None, *, quality: Optional[int] = None,
+def where_bits_go(image, codec=DEFAULT_LEARNED_CODEC, task=None, *, quality: Optional[int] = None,
                   target: Optional[int] = None) -> SpatialMaps:
     """Bit maps of ``y`` (and ``z``), machine attribution and error map of one image."""
     from captum.attr import InputXGradient

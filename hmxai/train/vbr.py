@@ -45,6 +45,7 @@ class VbrStepStats:
     psnr: float
     aux: float
     lr: float
+    machine: float = 0.0  # the machine term of a joint run (hmxai.train.joint); 0 for the human codec
 
 
 def build_vbr_model(config: VbrConfig) -> nn.Module:
@@ -54,9 +55,14 @@ def build_vbr_model(config: VbrConfig) -> nn.Module:
 
 
 def load_vbr_weights(path) -> Dict[str, Tensor]:
-    """fp32 state dict of an exported variable-rate model (safetensors, no pickle)."""
+    """fp32 state dict of an exported variable-rate model (safetensors, no pickle); ``zoo:NAME``
+    names the package's own weights (``zoo:hmxai-vbr``)."""
     from hmxai.codecs.checkpoints import load_state_dict
 
+    if str(path).startswith("zoo:"):
+        from hmxai.codecs.zoo import zoo_weights_path
+
+        path = zoo_weights_path(str(path)[4:])
     return {k: v.float() if v.is_floating_point() else v for k, v in load_state_dict(path).items()}
 
 
@@ -101,18 +107,18 @@ class VbrTrainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.device = torch.device(config.device)
         torch.manual_seed(config.seed)
-        self.model = build_vbr_model(config)
+        self.model = self.build_model()
         if config.init_from is not None and not (self.out_dir / "state.pt").is_file():  # a resumed run has its own
-            self.model.load_state_dict(load_vbr_weights(config.init_from))
+            self.load_init(self.model, load_vbr_weights(config.init_from))
         self.model = self.model.to(self.device).train()
-        self.ema = build_vbr_model(config).to(self.device)
+        self.ema = self.build_model().to(self.device)
         self.ema.load_state_dict(self.model.state_dict())
         self.ema.requires_grad_(False)
         named = dict(self.model.named_parameters())
         main = [p for n, p in named.items() if not n.endswith(".quantiles") and p.requires_grad]
-        aux = [p for n, p in named.items() if n.endswith(".quantiles")]
+        aux = [p for n, p in named.items() if n.endswith(".quantiles") and p.requires_grad]
         self.opt = torch.optim.Adam(main, lr=config.lr)
-        self.aux_opt = torch.optim.Adam(aux, lr=config.aux_lr)
+        self.aux_opt = torch.optim.Adam(aux, lr=config.aux_lr) if aux else None  # None: a frozen entropy model
         self.generator = torch.Generator().manual_seed(config.seed * 1000 + 7)
         # quantization noise draws from torch's global generator: keep a private copy of its state
         self._noise_state = torch.get_rng_state()
@@ -121,6 +127,19 @@ class VbrTrainer:
         self.elapsed = 0.0
         self.history: list = []
         self.val_log: list = []
+
+    # ------------------------------------------------------------------ what a subclass changes
+    def build_model(self) -> nn.Module:
+        """A fresh model of this run's architecture (on the CPU)."""
+        return build_vbr_model(self.config)
+
+    def load_init(self, model: nn.Module, weights: Dict[str, Tensor]) -> None:
+        """Start ``model`` from ``config.init_from``'s weights."""
+        model.load_state_dict(weights)
+
+    def objective(self, out: Dict, x: Tensor, lmbda: float) -> Dict[str, Tensor]:
+        """The training loss of one batch (``loss`` is minimized; the other entries are logged)."""
+        return rd_loss(out, x, lmbda)
 
     # ------------------------------------------------------------------ state
     @property
@@ -132,7 +151,7 @@ class VbrTrainer:
             "model": self.model.state_dict(),
             "ema": self.ema.state_dict(),
             "opt": self.opt.state_dict(),
-            "aux_opt": self.aux_opt.state_dict(),
+            "aux_opt": self.aux_opt.state_dict() if self.aux_opt is not None else {},
             "step": self.step,
             "elapsed": self.elapsed,
             "generator": self.generator.get_state(),
@@ -157,7 +176,8 @@ class VbrTrainer:
         self.model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["opt"])
-        self.aux_opt.load_state_dict(state["aux_opt"])
+        if self.aux_opt is not None:
+            self.aux_opt.load_state_dict(state["aux_opt"])
         self.step = int(state["step"])
         self.elapsed = float(state["elapsed"])
         self.generator.set_state(state["generator"])
@@ -199,7 +219,8 @@ class VbrTrainer:
         for group in self.opt.param_groups:
             group["lr"] = lr
         self.opt.zero_grad(set_to_none=True)
-        self.aux_opt.zero_grad(set_to_none=True)
+        if self.aux_opt is not None:
+            self.aux_opt.zero_grad(set_to_none=True)
         set_ste_rate(self.model, stage == 3)
         try:
             devices = [self.device.index or 0] if self.device.type == "cuda" else []
@@ -214,14 +235,15 @@ class VbrTrainer:
                 self._noise_state = torch.get_rng_state()
                 if self._cuda_noise_state is not None:
                     self._cuda_noise_state = torch.cuda.get_rng_state(self.device)
-            losses = rd_loss(out, x, lmbda)
+            losses = self.objective(out, x, lmbda)
             losses["loss"].backward()
             if c.clip:
                 torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], c.clip)
             self.opt.step()
             aux = self.model.aux_loss()
-            aux.backward()
-            self.aux_opt.step()
+            if self.aux_opt is not None:
+                aux.backward()
+                self.aux_opt.step()
         finally:
             set_ste_rate(self.model, False)  # also on an error or Ctrl-C mid-step
         self._update_ema()
@@ -229,7 +251,7 @@ class VbrTrainer:
         mse = float(losses["mse"].detach())
         return VbrStepStats(self.step, stage, q, lmbda, float(losses["loss"].detach()),
                             float(losses["bpp"].detach()), 10 * math.log10(1 / max(mse, 1e-10)),
-                            float(aux.detach()), lr)
+                            float(aux.detach()), lr, float(losses.get("machine", torch.zeros(())).detach()))
 
     @torch.no_grad()
     def _update_ema(self) -> None:
@@ -242,13 +264,21 @@ class VbrTrainer:
     def validate(self, model: Optional[nn.Module] = None) -> Dict:
         """Real bitstreams of the validation images at ``val_qualities``, on a CPU copy."""
         weights = (model or self.ema).state_dict()
-        cpu = build_vbr_model(self.config)
+        cpu = self.build_model()
         cpu.load_state_dict({k: v.detach().cpu() for k, v in weights.items()})
         row = {"step": self.step, "qualities": {}}
         for q in self.config.val_qualities:
             row["qualities"][str(q)] = evaluate_bitstreams(cpu, self.validation, q,
-                                                           single=self.config.fixed_quality is not None)
+                                                           single=self.config.fixed_quality is not None,
+                                                           task=self.validation_task())
         return row
+
+    def validation_task(self):
+        """A classifier whose top-1 agreement (decoded vs original) validation also reports; None: none."""
+        return None
+
+    def history_row(self, stats: VbrStepStats, avg: Dict[str, float]) -> list:
+        return [self.step, stats.stage, round(avg["loss"], 5), round(avg["bpp"], 5), round(avg["psnr"], 3)]
 
     # ------------------------------------------------------------------ loop
     def run(self, progress: bool = True, stop_after: Optional[int] = None,
@@ -266,7 +296,7 @@ class VbrTrainer:
                 t0 = time.perf_counter()
                 stats = self.train_step()
                 self.elapsed += time.perf_counter() - t0
-                keys = ("loss", "bpp", "psnr", "aux")
+                keys = ("loss", "bpp", "psnr", "aux", "machine")
                 now = {k: getattr(stats, k) for k in keys}
                 avg = now if avg is None else {k: 0.98 * avg[k] + 0.02 * now[k] for k in keys}
                 bar.update()
@@ -274,8 +304,7 @@ class VbrTrainer:
                 if on_step is not None:
                     on_step(stats)
                 if self.step % 100 == 0:
-                    self.history.append([self.step, stats.stage, round(avg["loss"], 5), round(avg["bpp"], 5),
-                                         round(avg["psnr"], 3)])
+                    self.history.append(self.history_row(stats, avg))
                 if self.validation and (self.step % self.config.val_every == 0 or self.step == total):
                     self.val_log.append(self.validate())
                 if self.step % self.config.checkpoint_every == 0 or self.step == target:
@@ -303,14 +332,16 @@ class VbrTrainer:
 
 
 @torch.no_grad()
-def evaluate_bitstreams(model: nn.Module, images: List[Tensor], quality: float, single: bool = False) -> Dict:
-    """Mean measured bpp (real bytes) and PSNR of ``images`` ((1, 3, H, W) in [0, 1]) at ``quality``."""
+def evaluate_bitstreams(model: nn.Module, images: List[Tensor], quality: float, single: bool = False,
+                       task=None) -> Dict:
+    """Mean measured bpp (real bytes) and PSNR of ``images`` ((1, 3, H, W) in [0, 1]) at ``quality``;
+    with a ``task`` (a classifier) also its top-1 agreement between decoded and original images."""
     from hmxai.images import crop_to, pad_to_multiple
 
     model = model.eval()
     model.update(force=True)
     gain = torch.tensor(1.0 if single else model.scale.gain(quality))
-    bpps, psnrs = [], []
+    bpps, psnrs, agree = [], [], []
     for x in images:
         xp, size = pad_to_multiple(x, 64)
         enc = model.compress(xp, stage=2, inputscale=gain)
@@ -319,4 +350,9 @@ def evaluate_bitstreams(model: nn.Module, images: List[Tensor], quality: float, 
         mse = float(torch.mean((x_hat - x) ** 2))
         bpps.append(8 * nbytes / (size[0] * size[1]))
         psnrs.append(10 * math.log10(1 / max(mse, 1e-10)))
-    return {"measured_bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
+        if task is not None:
+            agree.append(float(task(x).argmax(-1).item() == task(x_hat.clamp(0, 1)).argmax(-1).item()))
+    out = {"measured_bpp": sum(bpps) / len(bpps), "psnr": sum(psnrs) / len(psnrs)}
+    if agree:
+        out["agreement"] = sum(agree) / len(agree)
+    return out
