@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_joint.add_train_parser(tsub)
     cli_latent.add_train_parser(tsub)
     cli_latent.add_parser(sub)
+    cli_joint.add_parser(sub)
     cli_channels.add_parser(sub)
     cli_explain.add_parser(sub)
     cli_explore.add_parser(sub)
@@ -303,6 +304,12 @@ def cmd_latent_task(args) -> Dict[str, Any]:
     return cli_latent.run_latent(args)
 
 
+def cmd_compare_codecs(args) -> Dict[str, Any]:
+    from hmxai import cli_joint
+
+    return cli_joint.run_compare(args)
+
+
 def cmd_snn(args) -> Dict[str, Any]:
     from hmxai import cli_snn
 
@@ -352,6 +359,10 @@ def _print_human(command: str, out: Dict[str, Any]) -> None:
         from hmxai import cli_snn
 
         print(cli_snn.format_text(out))
+    elif command == "compare-codecs":
+        from hmxai import cli_joint
+
+        print(cli_joint.format_text(out))
     elif command == "latent-task":
         from hmxai import cli_latent
 
@@ -395,6 +406,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "app": cmd_app,
         "snn": cmd_snn,
         "latent-task": cmd_latent_task,
+        "compare-codecs": cmd_compare_codecs,
     }
     try:
         out = commands[args.command](args)

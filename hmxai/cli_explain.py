@@ -33,16 +33,20 @@ def _width(text: str):
 
 
 def _codec(text: str):
-    """``jpeg`` or ``jpeg:10,40``: a codec and, optionally, its own qualities."""
+    """``jpeg`` or ``jpeg:10,40`` (``hmxai-vbr:1,3.5,6``): a codec and, optionally, its own qualities
+    (integers, or fractions for a variable-rate codec; the codec checks its range)."""
+    from hmxai.registry import quality_arg
+
     name, _, qs = text.partition(":")
     try:
-        return name, [int(q) for q in qs.split(",")] if qs else None
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"qualities must be integers: {text!r}") from None
+        return name, [quality_arg(q) for q in qs.split(",")] if qs else None
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"qualities must be numbers: {text!r}") from None
 
 
 def add_parser(sub) -> None:
     from hmxai.codecs import DEFAULT_LEARNED_CODEC
+    from hmxai.registry import quality_arg
     from hmxai.explain.lime import SEGMENTATIONS
     from hmxai.explain.pixels import ALIASES, BASELINES, PIXEL_METHODS
 
@@ -54,7 +58,7 @@ def add_parser(sub) -> None:
     p.add_argument("--codec", action="append", default=None, type=_codec,
                    help=f"codec, repeatable: codecs side by side; NAME:Q1,Q2 gives it its own qualities "
                         f"(default {DEFAULT_LEARNED_CODEC})")
-    p.add_argument("--qualities", type=int, nargs="+", default=None,
+    p.add_argument("--qualities", type=quality_arg, nargs="+", default=None,
                    help="qualities of every --codec given without its own (default: each codec's ladder)")
     p.add_argument("--task", default=None, help="task model name (default efficientnet-lite0)")
     p.add_argument("--target", type=int, default=None, help="class to explain (default: top-1 on the original)")
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
               for name, qs in (args.codec or [(DEFAULT_LEARNED_CODEC, None)])}
     ladder = rate_ladder(image, codecs, task=task, progress=not args.json)
     methods = args.method or ["grad-cam", "lime"]
-    explanations = explain_ladder(ladder, methods, task, target=args.target, seed=args.seed,
+    explanations = explain_ladder(ladder, methods, task, strict=False, target=args.target, seed=args.seed,
                                   num_samples=args.samples, segmentation=args.segmentation,
                                   precision=args.precision, progress=not args.json)
     out: Dict[str, Any] = {

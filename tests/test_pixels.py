@@ -158,3 +158,19 @@ def test_cli_explain_json_and_figure(tmp_path, chelsea):
         early = subprocess.run([sys.executable, "-m", "hmxai.cli", "explain", str(path), *wrong],
                                capture_output=True, text=True, env=env, timeout=600)
         assert early.returncode == 2 and f"error: argument {wrong[0]}" in early.stderr  # argparse, before any work
+
+
+def test_cli_one_method_alone_and_fractional_rungs(tmp_path, small, capsys):
+    """``--method grad-cam`` alone (LIME's options are not its) and ``NAME:1,2.5`` rungs of a variable-rate codec."""
+    import json as _json
+
+    from hmxai.cli import main
+    from hmxai.images import to_pil
+
+    path = tmp_path / "crop.png"
+    to_pil(small).save(path)
+    assert main(["explain", str(path), "--codec", "hmxai-vbr:1,2.5", "--method", "grad-cam", "--json"]) == 0
+    out = _json.loads(capsys.readouterr().out)
+    assert [r["quality"] for r in out["ladder"][1:]] == [1, 2.5] and list(out["methods"]) == ["grad-cam"]
+    with pytest.raises(SystemExit):  # argparse refuses a quality that is not a number
+        main(["explain", str(path), "--codec", "jpeg:ten", "--json"])

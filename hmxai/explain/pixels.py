@@ -142,14 +142,16 @@ def pixel_faithfulness(ladder: RateLadder, explanation: PixelExplanation, task=N
 
 
 def explain_ladder(ladder: RateLadder, methods: Sequence[str] = ("grad-cam", "lime"), task=None,
-                   **params) -> List[PixelExplanation]:
-    """Several methods on the same ladder; ``params`` go to the methods that take them (e.g. LIME's seed)."""
+                   strict: bool = True, **params) -> List[PixelExplanation]:
+    """Several methods on the same ladder; ``params`` go to the methods that take them (e.g. LIME's seed).
+    A parameter no method takes is an error, unless ``strict=False`` (the CLI passes LIME's options
+    whether or not LIME is among the methods)."""
     import inspect
 
     fns = [PIXEL_METHODS.entry(ALIASES.get(m, m)).factory for m in methods]
     accepted = [set(inspect.signature(fn.func if isinstance(fn, partial) else fn).parameters) for fn in fns]
     unknown = set(params) - set().union(*accepted)
-    if unknown:
+    if unknown and strict:
         raise InvalidTypeError(f"no method among {list(methods)} takes {sorted(unknown)}")
     return [fn(ladder, task, **{k: v for k, v in params.items() if k in names}) for fn, names in zip(fns, accepted)]
 
