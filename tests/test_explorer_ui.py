@@ -303,3 +303,20 @@ def test_task_dropdown_swaps_the_model(image):
         assert e.engine.task.name == "efficientnet-lite0" and "cat" in e.view.original.labels[0]
     finally:
         e.close()
+
+
+def test_flipping_between_codecs_of_one_ladder_keeps_the_rate(image, task):
+    """The human codec and the machine-aware one share the quality ladder: a flip keeps the quality."""
+    e = _explorer(image, task, codecs=["hmxai-vbr", "hmxai-hm", "jpeg"], background=False)
+    try:
+        e.wait()
+        e.quality.value = 4.5
+        e.wait()
+        e.codec.value = "hmxai-hm"
+        e.wait()
+        assert e.quality.value == 4.5 and e.view.codec == "hmxai-hm" and e.view.quality == 4.5
+        e.codec.value = "jpeg"  # another ladder: its middle rung
+        e.wait()
+        assert e.quality.value in e.engine.qualities("jpeg")
+    finally:
+        e.close()

@@ -211,3 +211,37 @@ def test_compare_codecs_refuses_a_classical_codec(small):
         compare_codecs(small, ("hmxai-vbr", "jpeg"), quality=2)
     with pytest.raises(InvalidArgumentError):
         compare_codecs(small, ("hmxai-vbr",), quality=2)
+
+
+# ---------------------------------------------------------------------------------------- shipped weights
+def test_shipped_machine_aware_codec_reproduces_its_card_on_a_subset(data_root):
+    """hmxai-hm loads offline from the package and reproduces the paper sweep's stored rows (what its card
+    is computed from) on 2 Kodak and 3 held-out ImageNet images at the range's two ends. Tolerance: bytes
+    exact, PSNR 0.01 dB, at most one of the 6 top-1 answers may differ (a near-tie can flip between CPUs)."""
+    from pathlib import Path
+
+    import hmxai
+    from hmxai.codecs.zoo import zoo_card, zoo_weights_path
+    from hmxai.sweep.results import load_results
+    from hmxai.train.data import imagenet_split
+
+    assert zoo_weights_path("hmxai-hm").stat().st_size < 8e6
+    card = zoo_card("hmxai-hm")
+    rows = load_results(Path(__file__).resolve().parents[1] / card["measured"]["sweep"]).ok
+    rows = rows[rows["codec"] == "hmxai-hm"]
+    task = hmxai.create_task("efficientnet-lite0")
+    _, held = imagenet_split(Path(data_root) / "imagenet-samples")
+    cases = [("kodak", Path(data_root) / "kodak" / n) for n in ("kodim01.png", "kodim23.png")]
+    cases += [("imagenet-heldout", p) for p in held[:3]]
+    flips = 0
+    for q in (1.0, 6.0):
+        codec = hmxai.create_codec("hmxai-hm", quality=q)
+        for dataset, path in cases:
+            want = rows[(rows["dataset"] == dataset) & (rows["image"] == path.name) & (rows["quality"] == q)].iloc[0]
+            assert want["codec_weights_id"] == codec.weights_id
+            rung = hmxai.decode(path, codec, task if dataset != "kodak" else None)
+            assert len(rung.encoded.payload) == want["payload_bytes"]
+            assert rung.metrics.psnr == pytest.approx(want["psnr"], abs=0.01)
+            if dataset != "kodak":
+                flips += rung.prediction.indices[0] != int(want["top1"])
+    assert flips <= 1

@@ -34,13 +34,13 @@ CLASSICAL: Dict[str, CodecFacts] = {
     "heif": CodecFacts((0, 100), 50, "HEVC intra in HEIF (x265 via pillow-heif), 4:4:4"),
 }
 
-#: hmxai's own pretrained zoo (weights ship in the package; see hmxai.codecs.zoo)
+#: hmxai's own pretrained zoo (weights ship in the package; see hmxai.codecs.zoo), in the explorer's order
 ZOO: Dict[str, CodecFacts] = {
-    "hmxai-msh": CodecFacts((1, 5), 3, "hmxai zoo: mean-scale hyperprior N=64 M=96, trained offline, ships in the package"),
     "hmxai-vbr": CodecFacts((1, 6), 3, "hmxai zoo: variable-rate mean-scale hyperprior N=96 M=128, one model, "
                             "continuous quality 1.0-6.0 (the default learned codec; see its model card)"),
     "hmxai-hm": CodecFacts((1, 6), 3, "hmxai zoo: hmxai-vbr fine-tuned for humans and machines "
                            "(L = R + λh·D_h + λm·D_m, EfficientNet-Lite0 distillation), continuous quality 1.0-6.0"),
+    "hmxai-msh": CodecFacts((1, 5), 3, "hmxai zoo: mean-scale hyperprior N=64 M=96, five models, one per rate (the first zoo)"),
 }
 
 #: zoo codecs with one set of weights for every quality, fractions included (``quality=2.5``)
