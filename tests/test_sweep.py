@@ -111,6 +111,22 @@ def test_unreadable_config_file_is_a_clear_error(tmp_path):
         SweepConfig.from_file(write(tmp_path, TINY, "sweep.ini"))
 
 
+def test_adding_a_codec_keeps_the_stored_rows_and_computes_only_the_new_ones(tmp_path):
+    """Rows are per (dataset, image, codec, quality): a codec added to the config adds its units; the
+    stored rows stay (same digest, same values), and the stored sweep.toml becomes the new config."""
+    small = TINY.replace("jpeg = [10, 30, 50, 70, 90]\nwebp = [20, 60]\nhmxai-msh = [1, 3]", "jpeg = [10, 50]")
+    first = SweepConfig.from_file(write(tmp_path, small))
+    assert run_sweep(first, progress=False).computed == 4
+    before = rows_of(first)
+    grown = SweepConfig.from_file(write(tmp_path, small.replace("jpeg = [10, 50]", "jpeg = [10, 50]\nwebp = [20]")))
+    assert grown.digest() == first.digest()
+    assert run_sweep(grown, progress=False).computed == 2
+    after = rows_of(grown)
+    kept = after[after["codec"] == "jpeg"].sort_values(["image", "quality"]).reset_index(drop=True)
+    assert kept.equals(before.sort_values(["image", "quality"]).reset_index(drop=True))
+    assert "webp" in (Path(grown.out_dir) / "sweep.toml").read_text()
+
+
 def test_a_store_refuses_rows_of_another_sweep(tmp_path):
     config = SweepConfig.from_file(write(tmp_path))
     Store(config.out_dir).open_for("x", config.digest(), config.name)

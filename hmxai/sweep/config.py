@@ -175,10 +175,12 @@ class SweepConfig:
         return tuple(t for t in self.tasks if t.key in dataset.tasks)
 
     def digest(self) -> str:
-        """Short hash of what determines the rows: not where they go, how many workers compute
-        them, or how they are drawn (name, anchor, metrics)."""
+        """Short hash of what determines each row: not where they go, how many workers compute
+        them, how they are drawn (name, anchor, metrics), or which codecs and qualities there are
+        (a row is one (dataset, image, codec, quality): adding a codec to a sweep adds its rows
+        and keeps the others; a retrained codec's rows are caught by their weights hash)."""
         d = self.to_dict()
-        for k in ("out", "workers", "scheduler", "threads", "data_root", "name", "anchor", "metrics"):
+        for k in ("out", "workers", "scheduler", "threads", "data_root", "name", "anchor", "metrics", "codecs"):
             d.pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

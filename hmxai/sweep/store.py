@@ -2,7 +2,7 @@
 
 Layout of a store folder::
 
-    sweep.toml        the config the rows were computed with (and its digest in manifest.json)
+    sweep.toml        the latest config that computed rows here (its digest in manifest.json)
     manifest.json     name, digest, created; written atomically
     parts/            one Parquet file per finished unit (its rows), named by the unit's key hash
     segments/         compacted parts: seg-NNNNNN.parquet
@@ -93,8 +93,8 @@ class Store:
         for folder in (self.path, self.parts, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
         self._clean_temporaries()
+        _atomic_write(self.path / "sweep.toml", lambda f: f.write(config_text.encode()))  # the latest config
         if not manifest.is_file():
-            _atomic_write(self.path / "sweep.toml", lambda f: f.write(config_text.encode()))
             body = {"name": name, "digest": digest, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "format": 1}
             _atomic_write(manifest, lambda f: f.write(json.dumps(body, indent=1).encode()))
