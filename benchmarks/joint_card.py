@@ -126,7 +126,8 @@ def main(argv=None):
     if args.run:
         summary = json.loads((Path(args.run) / "summary.json").read_text())
         training = {k: summary[k] for k in ("steps", "wall_seconds", "device", "hardware", "history", "validation",
-                                            "config", "trainable_parameters")}
+                                            "config", "trainable_parameters") if k in summary}
+        training.update(run=Path(args.run).name, init_weights_id=summary.get("init_weights_id"))
         training["notes"] = args.note
         if args.write_card:
             record.write_text(json.dumps(training, indent=1))

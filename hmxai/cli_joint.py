@@ -77,6 +77,7 @@ def run_train(args: argparse.Namespace) -> Dict[str, Any]:
     from pathlib import Path
 
     from hmxai.datasets import data_root
+    from hmxai.errors import InvalidArgumentError
     from hmxai.train.joint import export_joint, train_joint
     from hmxai.train.joint_config import JointConfig
 
@@ -88,5 +89,11 @@ def run_train(args: argparse.Namespace) -> Dict[str, Any]:
     out: Dict[str, Any] = {"state": str(state), "out": args.out, "variant": config.variant,
                            "lambda_h": config.lambda_h, "lambda_m": config.lambda_m}
     if args.export_to:
+        import json
+
+        done = json.loads((Path(args.out) / "summary.json").read_text())["steps"]
+        if done < config.total:
+            raise InvalidArgumentError(f"{args.out} has trained {done} of {config.total} steps: "
+                                       "run it to the end before --export-to")
         out["weights"] = str(export_joint(args.out, Path(args.export_to) / f"{config.name}.safetensors"))
     return out

@@ -305,7 +305,7 @@ def test_task_dropdown_swaps_the_model(image):
         e.close()
 
 
-def test_flipping_between_codecs_of_one_ladder_keeps_the_rate(image, task):
+def test_flipping_between_codecs_of_one_ladder_keeps_the_quality(image, task):
     """The human codec and the machine-aware one share the quality ladder: a flip keeps the quality."""
     e = _explorer(image, task, codecs=["hmxai-vbr", "hmxai-hm", "jpeg"], background=False)
     try:

@@ -94,7 +94,7 @@ def test_the_machine_term_is_the_teachers_kl_and_moves_no_statistics(small):
 
 def test_full_variant_step_lowers_the_joint_loss(small, tmp_path):
     trainer = JointTrainer(TINY, _Sampler(small), tmp_path, teacher=tiny_teacher())
-    assert len(trainable(trainer.model)) == len([p for p in trainer.model.parameters()]) - 1  # all but quantiles' twin
+    assert len(trainable(trainer.model)) == len([p for p in trainer.model.parameters()]) - 1  # all but the Gain table
     before = _batch_loss(trainer)
     trainer.draw_quality = lambda s: 2.0
     stats = trainer.train_step()
@@ -154,7 +154,10 @@ def test_joint_run_resumes_identically(small, tmp_path):
 
     straight = run(tmp_path / "a")
     run(tmp_path / "b", stop=3)
-    resumed = run(tmp_path / "b")
+    steps = []
+    resumed = JointTrainer(TINY, _Sampler(small), tmp_path / "b", teacher=tiny_teacher())
+    resumed.run(progress=False, on_step=steps.append)
+    assert [s.step for s in steps] == [4]  # it went on from the checkpoint, not from step 0
     assert resumed.step == straight.step == TINY.total
     sa, sb = straight.ema.state_dict(), resumed.ema.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -171,8 +174,28 @@ def test_config_guards(bad):
 
 def test_a_foreign_starting_point_is_a_clear_error(small, tmp_path, base_weights):
     config = replace(TINY, N=10, variant="adapter", init_from=str(base_weights))
-    with pytest.raises((InvalidArgumentError, RuntimeError)):
+    with pytest.raises(InvalidArgumentError, match="not this run's codec"):
         JointTrainer(config, _Sampler(small), tmp_path, teacher=tiny_teacher())
+
+
+def test_adapter_run_resumes_and_refuses_another_config(small, tmp_path, base_weights):
+    from hmxai.train.joint import train_joint  # noqa: F401  (the runner's guard is the trainer's resume)
+
+    config = replace(TINY, variant="adapter", init_from=str(base_weights), adapter_hidden=6)
+    JointTrainer(config, _Sampler(small), tmp_path, teacher=tiny_teacher()).run(progress=False, stop_after=2)
+    again = JointTrainer(config, _Sampler(small), tmp_path, teacher=tiny_teacher())
+    assert again.resume() and again.step == 2 and again.aux_opt is None
+    with pytest.raises(InvalidArgumentError, match="another config"):
+        JointTrainer(replace(config, lambda_m=0.5), _Sampler(small), tmp_path, teacher=tiny_teacher()).resume()
+
+
+def test_a_machine_term_without_a_teacher_is_an_error(small, tmp_path):
+    trainer = JointTrainer(TINY, _Sampler(small), tmp_path, teacher=tiny_teacher())
+    trainer.machine = None
+    with pytest.raises(InvalidArgumentError, match="needs the machine term"):
+        trainer.train_step()
+    with pytest.raises(InvalidArgumentError, match="target layer"):
+        MachineTerm(wrap_task(nn.Flatten(), num_classes=3), feature_weight=1.0)
 
 
 def test_build_joint_model_freezes_the_codec_for_the_adapter_variant():

@@ -1,4 +1,4 @@
-"""Two codecs on the same image at the same rate, explained for the same decision: which bits moved.
+"""Two codecs on the same image at the same quality, explained for the same decision: which bits moved.
 
 >>> cmp = compare_codecs(x, ("hmxai-vbr", "hmxai-hm"), quality=3)
 >>> cmp.budget_shift, cmp.rate_change          # the bit budget's machine/human fractions, the rate
@@ -30,7 +30,8 @@ def compare_codecs(image, codecs: Sequence = (DEFAULT_LEARNED_CODEC, MACHINE_AWA
     """Compare two learned codecs on ``image`` at ``quality`` (see the module's docstring).
 
     Args:
-        codecs: two registry names (or codec objects at ``quality``), the first the reference.
+        codecs: two registry names (or codec objects at ``quality``), the first the reference. The same
+            quality knob need not give the same rate: ``rate_change`` says how far the two differ.
         task: the task model (default EfficientNet-Lite0); ``target``: the class explained
             (default the task's top-1 on the original).
         method: channel-attribution method (``input-x-gradient`` is one backward pass; ``ablation``
@@ -56,7 +57,7 @@ def compare_codecs(image, codecs: Sequence = (DEFAULT_LEARNED_CODEC, MACHINE_AWA
     built = [create_codec(c, quality=quality) if isinstance(c, str) else c for c in codecs]
     for codec in built:  # fail before any work: classical codecs have no channels
         require_latent(codec)
-    rungs = [decode(x, c, task) for c in built]
+    rungs = [decode(x, c, task, quality=quality) for c in built]  # a codec object at another quality is refused
     cams = cam_maps(task, torch.cat([r.x_hat.clamp(0, 1) for r in rungs]), target, cam)
     sides = []
     for codec, rung, m in zip(built, rungs, cams):

@@ -184,6 +184,18 @@ class SweepConfig:
             d.pop(k, None)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
+    def legacy_digest(self) -> str:
+        """The digest as hmxai computed it before December 7, 2026 (with the codec list): a results
+        folder that records it is this sweep's, and its manifest is brought up to date."""
+        d = self.to_dict()
+        for k in ("out", "workers", "scheduler", "threads", "data_root", "name", "anchor", "metrics"):
+            d.pop(k, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def units(self) -> set:
+        """The (codec, quality) pairs of this config (quality as a float)."""
+        return {(c, float(q)) for c, qs in self.codecs for q in qs}
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d.pop("base_dir")

@@ -30,14 +30,14 @@ def load_results(path: str | os.PathLike) -> "SweepResults":
         from hmxai.sweep.config import SweepConfig
 
         config = SweepConfig.from_file(path)
-        return SweepResults(Store(config.out_dir).frame(), name=config.name, anchor=config.anchor,
-                            source=str(config.out_dir), metrics=config.metrics)
+        return SweepResults(_of_units(Store(config.out_dir).frame(), config.units()), name=config.name,
+                            anchor=config.anchor, source=str(config.out_dir), metrics=config.metrics)
     if path.is_dir():
         store = Store(path)
         manifest = store.manifest()
-        anchor, metrics = _settings_of(path / "sweep.toml")
-        return SweepResults(store.frame(), name=manifest.get("name", path.name), anchor=anchor, source=str(path),
-                            metrics=metrics)
+        anchor, metrics, units = _settings_of(path / "sweep.toml")
+        return SweepResults(_of_units(store.frame(), units), name=manifest.get("name", path.name), anchor=anchor,
+                            source=str(path), metrics=metrics)
     if path.suffix.lower() == ".parquet":
         if not path.is_file():
             raise MissingFileError(f"{str(path)!r} does not exist")
@@ -50,14 +50,25 @@ def load_results(path: str | os.PathLike) -> "SweepResults":
 
 
 def _settings_of(config_file: Path):
-    """(anchor, metrics) of the config stored with the rows (defaults for an unreadable copy)."""
+    """(anchor, metrics, units) of the config stored with the rows (defaults, and every stored
+    unit, for an unreadable copy)."""
     from hmxai.sweep.config import METRICS, parse_file
 
     try:
         raw = parse_file(config_file)
-        return str(raw.get("anchor", "heif")), tuple(raw.get("metrics", METRICS))
+        units = {(str(c), float(q)) for c, qs in dict(raw.get("codecs", {})).items() for q in qs} or None
+        return str(raw.get("anchor", "heif")), tuple(raw.get("metrics", METRICS)), units
     except Exception:  # an old or hand-edited copy: the defaults
-        return "heif", METRICS
+        return "heif", METRICS, None
+
+
+def _of_units(frame, units):
+    """The rows of the config's (codec, quality) units: a codec or quality dropped from a sweep's
+    config leaves its rows on disk but out of the results (None: every row)."""
+    if units is None or frame.empty:
+        return frame
+    keep = [(c, float(q)) in units for c, q in zip(frame["codec"], frame["quality"])]
+    return frame[keep].reset_index(drop=True)
 
 
 class SweepResults:

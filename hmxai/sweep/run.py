@@ -14,6 +14,8 @@ loses no finished unit, and running the sweep again computes only what is missin
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import os
 import time
 from dataclasses import dataclass
@@ -234,13 +236,15 @@ def run_sweep(config: SweepConfig, *, progress: bool = True, workers: Optional[i
     if workers < 1:
         raise InvalidArgumentError(f"workers must be at least 1, got {workers}")
     engine = "dask" if scheduler is not None else "processes" if workers > 1 else "serial"
-    store = Store(config.out_dir).open_for(dump_toml(config), config.digest(), config.name)
     unknown = set(recompute) - {c for c, _ in config.codecs}
     if unknown:
         raise InvalidArgumentError(f"cannot recompute {sorted(unknown)}: not codecs of this sweep")
+    text = dump_toml(replace(config, data_root=None))  # the stored copy names no machine's folders
+    store = Store(config.out_dir).open_for(text, config.digest(), config.name, config.legacy_digest())
     if recompute:
         store.consolidate(drop_codecs=recompute)
     _check_weights(store, config)
+    store.record_config(text)  # after every refusal: the stored config is the one whose rows these are
     units = plan_units(config, read_bytes=engine == "dask")
     done = store.done_keys() if not retry_errors else store.done_keys() - store.error_keys()
     todo = [u for u in units if u.key not in done]

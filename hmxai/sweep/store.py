@@ -79,26 +79,34 @@ class Store:
         self.segments = self.path / "segments"
 
     # ---------------------------------------------------------------- set-up
-    def open_for(self, config_text: str, digest: str, name: str) -> "Store":
-        """Create the folder for a sweep, or check that an existing one holds the same sweep."""
+    def open_for(self, config_text: str, digest: str, name: str, legacy_digest: Optional[str] = None) -> "Store":
+        """Create the folder for a sweep, or check that an existing one holds the same sweep (a
+        manifest with ``legacy_digest``, the older formula's, is updated to ``digest``)."""
         from datetime import datetime, timezone
 
         manifest = self.path / "manifest.json"
         if manifest.is_file():
             recorded = self.manifest()
             if recorded.get("digest") != digest:
-                raise InvalidArgumentError(
-                    f"{self.path} holds the results of another sweep (digest {recorded.get('digest')}, this config "
-                    f"{digest}): its rows would mix; choose another 'out' folder or remove that one")
+                if legacy_digest is None or recorded.get("digest") != legacy_digest:
+                    raise InvalidArgumentError(
+                        f"{self.path} holds the results of another sweep (digest {recorded.get('digest')}, this config "
+                        f"{digest}): its rows would mix; choose another 'out' folder or remove that one")
+                body = dict(recorded, digest=digest, legacy_digest=legacy_digest)
+                _atomic_write(manifest, lambda f: f.write(json.dumps(body, indent=1).encode()))
         for folder in (self.path, self.parts, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
         self._clean_temporaries()
-        _atomic_write(self.path / "sweep.toml", lambda f: f.write(config_text.encode()))  # the latest config
         if not manifest.is_file():
+            self.record_config(config_text)
             body = {"name": name, "digest": digest, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "format": 1}
             _atomic_write(manifest, lambda f: f.write(json.dumps(body, indent=1).encode()))
         return self
+
+    def record_config(self, config_text: str) -> None:
+        """Store the config that computes rows here now (``sweep.toml``: the results' codecs, anchor, metrics)."""
+        _atomic_write(self.path / "sweep.toml", lambda f: f.write(config_text.encode()))
 
     def manifest(self) -> Dict:
         path = self.path / "manifest.json"

@@ -50,15 +50,17 @@ class MachineTerm(nn.Module):
 
     def __init__(self, teacher, temperature: float = 1.0, feature_weight: float = 0.0):
         super().__init__()
-        self.teacher = teacher.eval()
+        self.teacher = teacher.eval()  # the term owns its teacher: frozen, in inference mode
         self.teacher.requires_grad_(False)
         self.temperature = float(temperature)
         self.feature_weight = float(feature_weight)
+        if self.feature_weight and teacher.target_layer is None:
+            raise InvalidArgumentError(f"feature matching needs the teacher's target layer; {teacher.name} has none")
 
     def _run(self, x: Tensor):
         feats: List[Tensor] = []
         hook = None
-        if self.feature_weight and self.teacher.target_layer is not None:
+        if self.feature_weight:
             hook = self.teacher.target_layer.register_forward_hook(lambda m, i, o: feats.append(o))
         try:
             logits = self.teacher(x)
@@ -75,7 +77,7 @@ class MachineTerm(nn.Module):
         kl = F.kl_div(F.log_softmax(out / T, -1), F.log_softmax(ref / T, -1), log_target=True,
                       reduction="batchmean") * T * T
         terms = {"kl": kl}
-        if self.feature_weight and feat is not None:
+        if self.feature_weight:
             terms["feature"] = ((feat - ref_feat) ** 2).mean() / (ref_feat**2).mean().clamp_min(1e-12)
         terms["machine"] = kl + self.feature_weight * terms.get("feature", torch.zeros_like(kl))
         return terms
@@ -86,8 +88,10 @@ def joint_loss(out: Dict, x: Tensor, lmbda: float, config: JointConfig,
     """``bpp + lambda_h·λ(q)·255²·MSE + lambda_m·D_m``; with ``lambda_h = 1`` and ``lambda_m = 0``
     exactly :func:`~hmxai.train.vbr.rd_loss` (the machine term is not even computed)."""
     human = rd_loss(out, x, lmbda * config.lambda_h)
-    if not config.lambda_m or machine is None:
+    if not config.lambda_m:
         return {**human, "machine": torch.zeros((), device=x.device)}
+    if machine is None:
+        raise InvalidArgumentError("lambda_m > 0 needs the machine term (a teacher)")
     terms = machine(x, out["x_hat"])
     return {**human, **terms, "loss": human["loss"] + config.lambda_m * terms["machine"]}
 
@@ -112,7 +116,10 @@ class JointTrainer(VbrTrainer):
         return build_joint_model(self.config)
 
     def load_init(self, model: nn.Module, weights: Dict[str, Tensor]) -> None:
-        missing, unexpected = model.load_state_dict(weights, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+        except RuntimeError as exc:  # a tensor of another shape: another architecture
+            raise InvalidArgumentError(f"{self.config.init_from}: not this run's codec ({str(exc)[:200]})") from None
         if unexpected or any(not k.startswith(ADAPTER_PREFIX) for k in missing):
             raise InvalidArgumentError(f"{self.config.init_from}: not this run's codec "
                                        f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
@@ -121,7 +128,16 @@ class JointTrainer(VbrTrainer):
         return joint_loss(out, x, lmbda, self.config, self.machine)
 
     def validation_task(self):
-        return self.teacher if self.config.val_task else None
+        """The teacher, on the CPU where validation runs (a copy when training runs elsewhere)."""
+        if not self.config.val_task or self.teacher is None:
+            return None
+        if next(self.teacher.parameters()).device.type == "cpu":
+            return self.teacher
+        if getattr(self, "_cpu_teacher", None) is None:
+            import copy
+
+            self._cpu_teacher = copy.deepcopy(self.teacher).cpu()
+        return self._cpu_teacher
 
     def history_row(self, stats: VbrStepStats, avg: Dict[str, float]) -> list:
         return super().history_row(stats, avg) + [round(avg["machine"], 5)]
@@ -136,16 +152,35 @@ def train_joint(config: JointConfig, data_root: str | Path, out_dir: str | Path,
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if torch.device(config.device).type == "cuda":  # fixed crop sizes: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     sampler = make_sampler(data_root, config, threads=threads or 1)
     validation = validation_images(data_root, config) if config.val_images else []
-    (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
     trainer = JointTrainer(config, sampler, out_dir, validation)
+    trainer.resume()  # refuses a checkpoint of another config before anything is written
+    (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1))
     trainer.run(progress=progress, stop_after=stop_after)
     summary = trainer.summary()
     summary.update(config=config.to_dict(), trainable=len(trainable(trainer.model)),
+                   init_weights_id=_weights_id(config.init_from),
                    trainable_parameters=sum(p.numel() for p in trainer.model.parameters() if p.requires_grad))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return trainer.state_path
+
+
+def _weights_id(path) -> Optional[str]:
+    """Short hash of the starting weights' file (the human codec it was trained from)."""
+    import hashlib
+
+    if path is None:
+        return None
+    if str(path).startswith("zoo:"):
+        from hmxai.codecs.zoo import zoo_weights_path
+
+        path = zoo_weights_path(str(path)[4:])
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def export_joint(run_dir: str | Path, path: str | Path, which: str = "ema") -> Path:
@@ -154,8 +189,8 @@ def export_joint(run_dir: str | Path, path: str | Path, which: str = "ema") -> P
     from hmxai.train.vbr_run import save_vbr_weights
 
     run_dir = Path(run_dir)
-    config = JointConfig.from_json(run_dir / "config.json")
     state = load_state(run_dir / "state.pt", "cpu")
+    config = JointConfig.from_dict(json.loads(state["config"]))  # the checkpoint's own config
     model = build_joint_model(config)
     model.load_state_dict(state[which])
     return save_vbr_weights(model, config, path, int(state["step"]), which)

@@ -330,9 +330,9 @@ class RateExplorer:
         m = self.engine.num_channels(codec) or 0
         self.toggled.clear()
         with self._hold():
-            kept = self.quality.value  # flipping between codecs of the same ladder keeps the rate
-            self.quality.options = list(ladder)
-            self.quality.value = kept if kept in ladder else ladder[len(ladder) // 2]
+            kept, same = self.quality.value, list(self.quality.options) == list(ladder)
+            self.quality.options = list(ladder)  # flipping between codecs of one ladder keeps the quality
+            self.quality.value = kept if same else ladder[len(ladder) // 2]
             self.budget.max = max(m, 1)
             self.budget.value = m
             self.budget.disabled = not m
