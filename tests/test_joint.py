@@ -268,3 +268,18 @@ def test_shipped_machine_aware_codec_reproduces_its_card_on_a_subset(data_root):
             if dataset != "kodak":
                 flips += rung.prediction.indices[0] != int(want["top1"])
     assert flips <= 1
+
+
+def test_cli_compare_codecs_json_and_figure(tmp_path, small, capsys):
+    from hmxai.cli import main
+    from hmxai.images import to_pil
+
+    path = tmp_path / "crop.png"
+    to_pil(small).save(path)
+    assert main(["compare-codecs", str(path), "--quality", "2.5", "--figure", str(tmp_path / "c.png"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [s["codec"] for s in out["sides"]] == ["hmxai-vbr", "hmxai-hm"]  # the defaults
+    assert all(s["quality"] == 2.5 for s in out["sides"]) and (tmp_path / "c.png").stat().st_size > 0
+    assert set(out["budget_shift"]) == {"both", "machine", "human", "neither"}
+    assert main(["compare-codecs", str(path), "--codecs", "hmxai-vbr", "webp", "--json"]) == 2  # no latent
+    assert "no latent channels" in json.loads(capsys.readouterr().out)["error"]
