@@ -39,7 +39,8 @@ ZOO: Dict[str, CodecFacts] = {
     "hmxai-vbr": CodecFacts((1, 6), 3, "hmxai zoo: variable-rate mean-scale hyperprior N=96 M=128, one model, "
                             "continuous quality 1.0-6.0 (the default learned codec; see its model card)"),
     "hmxai-hm": CodecFacts((1, 6), 3, "hmxai zoo: hmxai-vbr fine-tuned for humans and machines "
-                           "(L = R + λh·D_h + λm·D_m, EfficientNet-Lite0 distillation), continuous quality 1.0-6.0"),
+                           "(L = R + λh·D_h + λm·D_m, EfficientNet-Lite0 distillation), continuous quality 1.0-6.0 "
+                           "(preview: not yet ahead of hmxai-vbr for machines; see its model card)"),
     "hmxai-msh": CodecFacts((1, 5), 3, "hmxai zoo: mean-scale hyperprior N=64 M=96, five models, one per rate (the first zoo)"),
 }
 
