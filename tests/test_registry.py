@@ -21,7 +21,7 @@ CLASSICAL = list_codecs(learned=False)
 def test_registry_contents_and_wildcards():
     assert set(LEARNED) == {
         "bmshj2018-factorized", "bmshj2018-hyperprior", "mbt2018-mean", "mbt2018",
-        "cheng2020-anchor", "cheng2020-attn", "hmxai-msh", "hmxai-vbr",
+        "cheng2020-anchor", "cheng2020-attn", "hmxai-msh", "hmxai-vbr", "hmxai-hm",
     }
     assert set(CLASSICAL) == {"jpeg", "webp", "jpeg2000", "avif", "heif"}
     assert list_codecs("mbt*") == ["mbt2018", "mbt2018-mean"]
@@ -107,6 +107,7 @@ def test_learned_architectures_match_their_names():
         "cheng2020-attn": Cheng2020Attention,
         "hmxai-msh": MeanScaleHyperprior,
         "hmxai-vbr": VariableRateMSH,
+        "hmxai-hm": VariableRateMSH,
     }
     assert set(expected) == set(LEARNED)
     for name, cls in expected.items():
