@@ -33,14 +33,10 @@ def run_compare(args: argparse.Namespace) -> Dict[str, Any]:
     out = cmp.to_dict()
     out["image"] = "chelsea (embedded sample)" if args.image is None else args.image
     if args.figure:
-        import matplotlib.pyplot as plt
-
+        from hmxai.plots import save_as
         from hmxai.plots.compare import plot_codec_comparison
 
-        fig = plot_codec_comparison(cmp)
-        fig.savefig(args.figure, dpi=150)
-        plt.close(fig)
-        out["figure"] = args.figure
+        out["figure"] = save_as(plot_codec_comparison(cmp), args.figure, dpi=200, close=True)
     return out
 
 

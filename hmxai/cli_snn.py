@@ -64,17 +64,10 @@ def run_snn(args: argparse.Namespace) -> Dict[str, Any]:
         import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        from hmxai.plots import save_as
         from hmxai.plots.spiking import plot_bits_vs_spikes
 
-        fig = plot_bits_vs_spikes(result, row=1)
-        try:
-            from hmxai.plots import save_as
-
-            save_as(fig, args.figure, dpi=200)
-        finally:
-            plt.close(fig)
+        save_as(plot_bits_vs_spikes(result, row=1), args.figure, dpi=200, close=True)
         out["figure"] = args.figure
     return out
 

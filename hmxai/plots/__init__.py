@@ -56,16 +56,22 @@ WIDTHS = {"one-column": ONE_COLUMN, "two-column": TWO_COLUMN}
 STABLE_METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}, "png": {}}
 
 
-def save_as(fig, path, dpi: int = 300) -> str:
+def save_as(fig, path, dpi: int = 300, close: bool = False) -> str:
     """Write ``fig`` to one file, its format from the extension (the same style and stable metadata
-    as :func:`save_figure`); returns the path."""
+    as :func:`save_figure`); returns the path. ``close``: close the figure afterwards, also on an error."""
     from pathlib import Path
 
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with paper_style():
-        fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=STABLE_METADATA.get(ext, {}))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with paper_style():
+            fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata=STABLE_METADATA.get(ext, {}))
+    finally:
+        if close:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
     return str(path)
 
 

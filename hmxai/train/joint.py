@@ -146,16 +146,13 @@ class JointTrainer(VbrTrainer):
 def train_joint(config: JointConfig, data_root: str | Path, out_dir: str | Path, progress: bool = True,
                 threads: Optional[int] = None, stop_after: Optional[int] = None) -> Path:
     """Train (or resume) a joint run in ``out_dir``; writes ``config.json`` and ``summary.json``."""
-    from hmxai.train.vbr_run import make_sampler, validation_images
+    from hmxai.train.vbr_run import fast_cuda, make_sampler, validation_images
 
     if threads:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if torch.device(config.device).type == "cuda":  # fixed crop sizes: let cuDNN pick its fastest kernels
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    fast_cuda(config.device)
     sampler = make_sampler(data_root, config, threads=threads or 1)
     validation = validation_images(data_root, config) if config.val_images else []
     trainer = JointTrainer(config, sampler, out_dir, validation)

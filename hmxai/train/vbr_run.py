@@ -76,6 +76,14 @@ def fit_to_budget(config: VbrConfig, sampler, validation, seconds: float, probe_
                                                             "seconds_per_validation": per_val}
 
 
+def fast_cuda(device: str) -> None:
+    """On a GPU: fixed crop sizes, so let cuDNN pick its fastest kernels (and TF32 matmuls)."""
+    if torch.device(device).type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
 def train_vbr(config: VbrConfig, data_root: str | Path, out_dir: str | Path, progress: bool = True,
               time_budget: Optional[float] = None, threads: int = 1, on_checkpoint=None) -> Path:
     """Train (or resume) a run; returns ``out_dir/state.pt``. ``time_budget`` (seconds): a fresh
@@ -84,10 +92,7 @@ def train_vbr(config: VbrConfig, data_root: str | Path, out_dir: str | Path, pro
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if torch.device(config.device).type == "cuda":  # fixed crop sizes: let cuDNN pick its fastest kernels
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
+    fast_cuda(config.device)
     t_start = time.perf_counter()
     sampler = make_sampler(data_root, config, threads)
     validation = validation_images(data_root, config) if config.val_images else []
