@@ -94,22 +94,40 @@ def _number(page, key: str) -> str:
     return page.inner_text(f'.hmx-numbers tr[data-key="{key}"] td')
 
 
-def quality_step_changes_the_view(page) -> None:
-    """Move the quality slider one step with the keyboard (3 -> 4): the decoded image's PNG bytes
-    (sent as a binary buffer, shown through a blob: URL) and the measured bpp must change."""
+def _default_ladder_and_channels():
+    """The default learned codec's explorer ladder (hmxai-vbr: 1 to 6 in steps of 0.25) and its M."""
+    from hmxai.codecs import DEFAULT_LEARNED_CODEC, CODECS
+    from hmxai.explore.engine import CONTINUOUS_STEP
+    from hmxai.registry import quality_value
+
+    lo, hi = CODECS.entry(DEFAULT_LEARNED_CODEC).facts["quality_range"]
+    if CODECS.entry(DEFAULT_LEARNED_CODEC).facts.get("continuous"):
+        ladder = [quality_value(lo + CONTINUOUS_STEP * i) for i in range(int((hi - lo) / CONTINUOUS_STEP) + 1)]
+    else:
+        ladder = list(range(lo, hi + 1))
+    from hmxai.codecs import create_codec
+
+    return ladder, create_codec(DEFAULT_LEARNED_CODEC, quality=lo).model.M
+
+
+def quality_step_changes_the_view(page, ladder) -> None:
+    """Move the quality slider one step with the keyboard (to the next rung): the decoded image's PNG
+    bytes (sent as a binary buffer, shown through a blob: URL) and the measured bpp must change."""
     kind, size, digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
     assert kind == "blob:" and size > 1000  # PNG bytes sent as a binary buffer, not a data: URL
     bpp = _number(page, "bpp-measured")
     slider = page.locator(".widget-slider", has=page.locator("label", has_text="quality"))
-    assert slider.locator(".widget-readout").inner_text().strip() == "3"
+    start = float(slider.locator(".widget-readout").inner_text().strip())
+    assert start in ladder
     slider.locator(".noUi-handle").first.focus()
     page.keyboard.press("ArrowRight")
+    after = ladder[ladder.index(start) + 1]
     page.wait_for_function(
         """(old) => { const td = document.querySelector('.hmx-numbers tr[data-key="bpp-measured"] td');
                       const panel = document.querySelector('.hmx-panel');
                       return td && td.textContent !== old && panel.dataset.state === 'ready'; }""",
         arg=bpp, timeout=180_000)
-    assert slider.locator(".widget-readout").inner_text().strip() == "4"
+    assert float(slider.locator(".widget-readout").inner_text().strip()) == after
     new_bpp = _number(page, "bpp-measured")
     assert float(new_bpp.split()[0]) > float(bpp.split()[0]), (bpp, new_bpp)
     _, _, new_digest = page.evaluate(PNG_DIGEST, "img.hmx-img.decoded")
@@ -136,18 +154,19 @@ def test_quality_slider_and_channel_click_in_chromium(app_url):
             page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
             page.goto(app_url, timeout=180_000)
             page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.decoded[src]', timeout=300_000)
-            quality_step_changes_the_view(page)
+            ladder, m = _default_ladder_and_channels()
+            quality_step_changes_the_view(page, ladder)
 
             channels = page.locator(".hmx-channels")
-            assert _number(page, "channels") == "96 / 96"
+            assert _number(page, "channels") == f"{m} / {m}"
             box = page.locator(".hmx-channels-canvas").bounding_box()
             page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # the first channel sent
-            page.wait_for_function("() => document.querySelector('.hmx-channels').dataset.sent === '95'",
-                                   timeout=120_000)
+            page.wait_for_function("(m) => document.querySelector('.hmx-channels').dataset.sent === String(m - 1)",
+                                   arg=m, timeout=120_000)
             page.wait_for_function(
-                """() => { const td = document.querySelector('.hmx-numbers tr[data-key="channels"] td');
-                           return td && td.textContent === '95 / 96'; }""", timeout=120_000)
-            assert channels.get_attribute("data-channels") == "96"
+                """(m) => { const td = document.querySelector('.hmx-numbers tr[data-key="channels"] td');
+                           return td && td.textContent === `${m - 1} / ${m}`; }""", arg=m, timeout=120_000)
+            assert channels.get_attribute("data-channels") == str(m)
             # then the explanation follows the decoded image
             page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.overlay[src]:not([hidden])',
                                    timeout=120_000)
