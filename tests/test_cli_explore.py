@@ -25,12 +25,15 @@ def test_explore_json_matches_the_python_api(tmp_path):
                  "--toggle", 5, "--method", "hires-cam", "--json", "--export", tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    engine = ExplorerEngine(fit(sample_image("chelsea"), 96), codecs=["hmxai-msh"], cache=ByteLRU())
-    kept = engine.kept("hmxai-msh", 2, 12, "bits", [5])
-    view = engine.view("hmxai-msh", 2, kept, "hires-cam")
+    from hmxai.codecs import DEFAULT_LEARNED_CODEC as default  # what the CLI explores with no --codec
+
+    engine = ExplorerEngine(fit(sample_image("chelsea"), 96), codecs=[default], cache=ByteLRU())
+    kept = engine.kept(default, 2, 12, "bits", [5])
+    view = engine.view(default, 2, kept, "hires-cam")
     for key, value in view.to_dict().items():
         assert out[key] == value, key
-    assert out["ladder"] == [1, 2, 3, 4, 5] and out["notes"]["measured_bpp"]
+    assert out["ladder"] == list(engine.qualities(default)) and out["notes"]["measured_bpp"]
+    assert out["ladder"][:3] == [1, 1.25, 1.5]  # hmxai-vbr's continuous knob, in the explorer's steps
     assert sorted(p.rsplit(".", 1)[1] for p in out["exported"]) == ["json", "pdf", "png"]
     assert all(os.path.getsize(p) > 0 for p in out["exported"])
 
