@@ -94,20 +94,22 @@ def _number(page, key: str) -> str:
     return page.inner_text(f'.hmx-numbers tr[data-key="{key}"] td')
 
 
-def _default_ladder_and_channels():
-    """The default learned codec's explorer ladder (hmxai-vbr: 1 to 6 in steps of 0.25) and its M."""
+def _default_ladder_and_channels(codec: str = ""):
+    """A learned codec's explorer ladder and its M; by default the default codec's (hmxai-vbr: 1 to 6
+    in steps of 0.25)."""
     from hmxai.codecs import DEFAULT_LEARNED_CODEC, CODECS
     from hmxai.explore.engine import CONTINUOUS_STEP
     from hmxai.registry import quality_value
 
-    lo, hi = CODECS.entry(DEFAULT_LEARNED_CODEC).facts["quality_range"]
-    if CODECS.entry(DEFAULT_LEARNED_CODEC).facts.get("continuous"):
+    codec = codec or DEFAULT_LEARNED_CODEC
+    lo, hi = CODECS.entry(codec).facts["quality_range"]
+    if CODECS.entry(codec).facts.get("continuous"):
         ladder = [quality_value(lo + CONTINUOUS_STEP * i) for i in range(int((hi - lo) / CONTINUOUS_STEP) + 1)]
     else:
         ladder = list(range(lo, hi + 1))
     from hmxai.codecs import create_codec
 
-    return ladder, create_codec(DEFAULT_LEARNED_CODEC, quality=lo).model.M
+    return ladder, create_codec(codec, quality=lo).model.M
 
 
 def quality_step_changes_the_view(page, ladder) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, FLAGS, LOCAL, _free_port, _group_members, quality_step_changes_the_view
+from tests.test_browser import (ARTIFACTS, FLAGS, LOCAL, _default_ladder_and_channels, _free_port, _group_members,
+                                 quality_step_changes_the_view)
 
 pytestmark = pytest.mark.slow
 
@@ -125,7 +126,7 @@ def test_rate_explorer_in_jupyterlab(lab_url):
                 page.screenshot(path=str(ARTIFACTS / "explorer-lab-no-view.png"), full_page=True)
                 raise
             page.screenshot(path=str(ARTIFACTS / "explorer-lab.png"), full_page=True)
-            quality_step_changes_the_view(page)
+            quality_step_changes_the_view(page, _default_ladder_and_channels("hmxai-msh")[0])  # the cell's codec
             page.wait_for_selector('.hmx-panel[data-state="ready"] img.hmx-img.overlay[src]:not([hidden])',
                                    timeout=120_000)
             page.screenshot(path=str(ARTIFACTS / "explorer-lab-q4.png"), full_page=True)
