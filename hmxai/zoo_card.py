@@ -194,6 +194,8 @@ def render_vbr_markdown(card: Dict) -> str:
             lines += ["", f"## BD-rate (PSNR) of `{name}` against each codec (cubic)", "", "| against | BD-rate |",
                       "|---|---|"]
             lines += [f"| {n} | {_pct(v)} |" for n, v in zoo_vs.items()]
+    if t.get("ab"):
+        lines += _ab_lines(t["ab"])
     lines += [
         "",
         "Anchors and the five-model `hmxai-msh` zoo: "
@@ -207,7 +209,44 @@ def render_vbr_markdown(card: Dict) -> str:
         "hmxai train vbr configs/zoo-vbr-cpu.json --out ../runs/vbr-cpu   # CPU continuation (init_from names the weights)",
         "hmxai train export ../runs/vbr-cpu --out hmxai/zoo",
         "python benchmarks/kodak_card.py --codec hmxai-vbr --anchors-from hmxai/zoo/card.json --write-card",
+        "hmxai train vbr configs/ab-vbr.json --out ../runs/ab-vbr; hmxai train vbr configs/ab-single.json --out ../runs/ab-single",
+        "python benchmarks/vbr_ab.py --vbr ../runs/ab-vbr --single ../runs/ab-single --write-card   # the A/B",
         "```",
         "",
     ]
     return "\n".join(lines)
+
+
+def _ab_lines(ab: Dict) -> list:
+    """What one model for every rate costs: the A/B against one rate trained alone, at that rate."""
+    c, r, rec = ab["comparison"], ab["rate"], ab["recipe"]
+    wall = ab.get("wall_seconds") or {}
+    lines = [
+        "",
+        "## What sharing costs: A/B against one rate trained alone",
+        "",
+        f"Both arms from scratch, the same N = {rec['N']}, M = {rec['M']}, data, seed, {rec['batch']} × {rec['crop']}² "
+        f"crops, learning rate and stages {tuple(rec['stage_steps'])}: {ab['steps']['vbr']:,} steps each "
+        f"({_fmt((wall.get('vbr') or 0) / 60, '.0f')} and {_fmt((wall.get('single') or 0) / 60, '.0f')} min, one "
+        f"CPU thread each). The single-rate arm trains every batch at λ = {r['lambda']:.4g} (q{r['quality']:g}, gain 1); "
+        f"the variable-rate arm draws q over the whole range. Kodak, {ab['kodak_images']} images, real bytes, "
+        "each arm's moving average:",
+        "",
+        "| arm | quality | bpp (measured) | PSNR (dB) |",
+        "|---|---|---|---|",
+        f"| single rate | q{r['quality']:g} | {ab['single']['measured_bpp']:.4f} | {ab['single']['psnr']:.2f} |",
+    ]
+    for q, row in sorted(ab["vbr"].items(), key=lambda kv: float(kv[0])):
+        lines.append(f"| variable rate | q{float(q):g} | {row['measured_bpp']:.4f} | {row['psnr']:.2f} |")
+    rate = c.get("rate_difference")
+    db = c.get("psnr_difference_db")
+    lines += [
+        "",
+        "On the variable-rate curve (linear in log-bpp) at the single-rate model's operating point: "
+        + ("PSNR " + _fmt(db, "+.2f") + " dB at equal bpp" if db is not None else "its bpp lies outside the measured curve")
+        + "; "
+        + ("rate " + _fmt(100 * rate, "+.1f") + " % at equal PSNR" if rate is not None
+           else "its PSNR lies outside the measured curve")
+        + " (negative dB and positive % are what the shared model costs).",
+    ]
+    return lines
