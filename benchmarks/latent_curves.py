@@ -7,6 +7,8 @@ agreement with EfficientNet-Lite0 on the original image and top-1 accuracy again
 for each machine, with MACs per image (the decoder included where it runs) and the SNN's energy
 (fp32, Horowitz 2014). Rows are appended per image to a JSON-lines file (a rerun skips what is
 there: resumable); the summary is printed and written to benchmarks/results/latent_curves.json.
+
+    python benchmarks/latent_curves.py --markdown   # docs/latent.md's table from the stored summary
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ def main() -> None:
     p.add_argument("--rows", default=str(ROOT / "benchmarks" / "results" / "latent_curves_rows.jsonl"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "latent_curves.json"))
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--markdown", action="store_true", help="print the stored summary as docs/latent.md's table")
     args = p.parse_args()
+    if args.markdown:
+        print(markdown(json.loads(Path(args.out).read_text())))
+        return
     torch.set_num_threads(args.threads)
     qualities = [float(q) for q in args.qualities.split(",")]
     root = data_root(os.environ.get("HMXAI_DATA"))
@@ -80,6 +86,39 @@ def main() -> None:
                                                     if r["label"] is not None)
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
+
+
+DECODE, ANN, SNN = "decode-then-classify", "efficientnet-lite0-latent", "efficientnet-lite0-latent-snn"
+PJ_PER_MAC = 4.6  # fp32 multiply-accumulate, Horowitz 2014
+
+
+def markdown(summary: dict) -> str:
+    """The held-out table, the compute line and the target line of docs/latent.md."""
+    def pair(m):
+        return f"{100 * m['agreement']:.1f} / {100 * m['accuracy']:.1f} %"
+
+    lines = ["| q | bpp | PSNR dB | decode-then-classify agreement / accuracy | latent ANN agreement / accuracy | "
+             "difference | latent SNN agreement / accuracy | SNN energy mJ |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    met, missed = [], []
+    for r in summary["rows"]:
+        d, a, s = r[DECODE], r[ANN], r[SNN]
+        diff = 100 * (a["agreement"] - d["agreement"])
+        (met if diff >= -3 else missed).append(f"{r['quality']:g}")
+        lines.append(f"| {r['quality']:g} | {r['measured_bpp']:.3f} | {r['psnr']:.2f} | {pair(d)} | {pair(a)} | "
+                     f"{diff:+.1f} | {pair(s)} | {s['energy_mj']:.1f} |")
+    first = summary["rows"][0]
+    d, a, s = first[DECODE]["gmacs"], first[ANN]["gmacs"], first[SNN]["gmacs"]
+    lines += ["", f"MACs: decode-then-classify {d:.2f} G, latent ANN {a:.2f} G (**{100 * a / d:.0f} %**), latent SNN "
+                  f"{s:.2f} G MACs ({first[SNN]['spikes'] / 1e6:.1f} M spikes) at T = {summary['snn_steps']}. As energy "
+                  f"({PJ_PER_MAC} pJ per fp32 MAC): decode-then-classify {d * PJ_PER_MAC:.1f} mJ, latent ANN "
+                  f"{a * PJ_PER_MAC:.1f} mJ, latent SNN {first[SNN]['energy_mj']:.1f} mJ.",
+              "",
+              "Target (within 3 points of decode-then-classify at every rate, at most 50 % of its MACs): MACs "
+              + ("met" if a <= 0.5 * d else "missed") + "; agreement "
+              + (f"met at q {', '.join(met)}" if met else "met nowhere")
+              + (f", missed at q {', '.join(missed)}" if missed else " (every rate)") + "."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
