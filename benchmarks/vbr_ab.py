@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks" / "results" / "vbr_ab.json"
 
 
-def load_arm(run: Path):
-    """A run's config and its EMA model (what export ships), in float32 on the CPU."""
+def load_arm(run: Path, which: str = "ema"):
+    """A run's config and its model (``ema``: the moving average export ships; ``model``: the raw
+    weights), in float32 on the CPU."""
     from hmxai.train.checkpoint import load_state
     from hmxai.train.vbr import build_vbr_model
     from hmxai.train.vbr_config import VbrConfig
@@ -38,7 +39,7 @@ def load_arm(run: Path):
     config = VbrConfig.from_json(run / "config.json")
     state = load_state(run / "state.pt", "cpu")
     model = build_vbr_model(config)
-    model.load_state_dict(state["ema"])
+    model.load_state_dict(state[which])
     summary = json.loads((run / "summary.json").read_text()) if (run / "summary.json").is_file() else {}
     return config, model.eval(), int(state["step"]), summary
 
@@ -74,8 +75,11 @@ def main(argv=None) -> dict:
     p.add_argument("--images", type=int, default=24, help="first N Kodak images (default all 24)")
     p.add_argument("--around", default="-1,-0.5,0,0.5,1", help="variable-rate qualities, offsets from the single rate")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--weights", choices=("ema", "model"), default="ema",
+                   help="each arm's moving average (what ships; default) or its raw weights")
     p.add_argument("--out", type=Path, default=RESULT, help=f"result JSON (default {RESULT.relative_to(ROOT)})")
     p.add_argument("--write-card", action="store_true")
+    p.add_argument("--note", default="", help="a sentence for the card under the A/B table")
     a = p.parse_args(argv)
 
     import torch
@@ -87,8 +91,8 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(a.threads)
     images = [load_image(path) for path in kodak_paths()[: a.images]]
-    s_cfg, s_model, s_steps, s_sum = load_arm(a.single)
-    v_cfg, v_model, v_steps, v_sum = load_arm(a.vbr)
+    s_cfg, s_model, s_steps, s_sum = load_arm(a.single, a.weights)
+    v_cfg, v_model, v_steps, v_sum = load_arm(a.vbr, a.weights)
     if s_cfg.fixed_quality is None:
         raise SystemExit(f"{a.single} is not a single-rate run (its config has no fixed_quality)")
     if v_cfg.fixed_quality is not None:
@@ -112,12 +116,14 @@ def main(argv=None) -> dict:
         "wall_seconds": {"vbr": v_sum.get("wall_seconds"), "single": s_sum.get("wall_seconds")},
         "recipe": {k: getattr(v_cfg, k) for k in ("N", "M", "batch", "crop", "lr", "stage_steps", "seed")},
         "kodak_images": len(images),
+        "weights": a.weights,
         "single": single,
         "vbr": vbr,
         "comparison": compare(single, list(vbr.values())),
         "validation": {"vbr": v_sum.get("validation"), "single": s_sum.get("validation")},
         "runs": {"vbr": str(a.vbr), "single": str(a.single)},
         "hardware": f"{platform.machine()}, {a.threads} torch threads",
+        "note": a.note,
         "seconds": time.perf_counter() - t0,
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
@@ -133,8 +139,8 @@ def write_card(result: dict) -> None:
     from hmxai.codecs.zoo import ZOO_DIR, zoo_card_path
     from hmxai.zoo_card import render_vbr_markdown
 
-    ab = {k: result[k] for k in ("what", "rate", "steps", "wall_seconds", "recipe", "kodak_images",
-                                 "single", "vbr", "comparison", "hardware")}
+    ab = {k: result[k] for k in ("what", "rate", "steps", "wall_seconds", "recipe", "kodak_images", "weights",
+                                 "single", "vbr", "comparison", "hardware", "note")}
     training_path = ZOO_DIR / "hmxai-vbr-training.json"
     training = json.loads(training_path.read_text())
     training["ab"] = ab

@@ -230,7 +230,8 @@ def _ab_lines(ab: Dict) -> list:
         f"({_fmt((wall.get('vbr') or 0) / 60, '.0f')} and {_fmt((wall.get('single') or 0) / 60, '.0f')} min, one "
         f"CPU thread each). The single-rate arm trains every batch at λ = {r['lambda']:.4g} (q{r['quality']:g}, gain 1); "
         f"the variable-rate arm draws q over the whole range. Kodak, {ab['kodak_images']} images, real bytes, "
-        "each arm's moving average:",
+        + ("each arm's raw weights (at so few steps the moving average still lags far behind):"
+         if ab.get("weights") == "model" else "each arm's moving average:"),
         "",
         "| arm | quality | bpp (measured) | PSNR (dB) |",
         "|---|---|---|---|",
@@ -249,4 +250,6 @@ def _ab_lines(ab: Dict) -> list:
            else "its PSNR lies outside the measured curve")
         + " (negative dB and positive % are what the shared model costs).",
     ]
+    if ab.get("note"):
+        lines += ["", ab["note"]]
     return lines
