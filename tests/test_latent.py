@@ -190,6 +190,30 @@ def test_exported_weights_load_and_tampered_files_are_refused(tiny_run, tmp_path
         efficientnet_lite0_latent(weights=tmp_path / "bad.safetensors")
 
 
+def test_a_run_can_start_from_exported_weights_and_refuses_another_adapters(tiny_run, tmp_path, data_root):
+    from hmxai.errors import InvalidArgumentError
+    from hmxai.tasks import create_task
+    from hmxai.train.checkpoint import load_state
+    from hmxai.train.latent import export_latent, init_student, student, train_latent
+
+    config, cache = tiny_run
+    trained = load_state(train_latent(config, data_root, tmp_path / "run", progress=False, cache=cache), "cpu")["model"]
+    path = export_latent(tmp_path / "run", tmp_path / "w.safetensors", fp16=False)
+    codec, teacher = create_codec(config.codec), create_task("efficientnet-lite0")
+    fresh = student(config, codec, teacher)
+    untouched = {k: v.clone() for k, v in fresh.state_dict().items()}
+    init_student(fresh, path, codec, config)
+    loaded = fresh.state_dict()
+    moved = {k for k in loaded if not torch.equal(loaded[k], untouched[k])}
+    assert moved and all(k.startswith(("synthesis.", "net._conv_stem.", "net._bn0.", "net._blocks.")) for k in moved)
+    assert all(torch.equal(loaded[k], trained[k]) for k in loaded if k.startswith("synthesis."))
+    assert torch.equal(loaded["net._blocks.0._depthwise_conv.weight"], trained["net._blocks.0._depthwise_conv.weight"])
+    assert torch.equal(loaded["net._fc.weight"], untouched["net._fc.weight"])  # the frozen tail: the teacher's
+    other = type(config)(**{**config.__dict__, "adapter": "mbconv"})
+    with pytest.raises(InvalidArgumentError, match="adapter"):
+        init_student(student(other, codec, teacher), path, codec, other)
+
+
 def test_spiking_twin_counts_the_latent_input_as_macs_and_matches_the_ann_count(random_latent_task):
     from hmxai.latent.compute import latent_task_macs, macs, network_macs, synthesis_macs
     from hmxai.spiking.energy import measure

@@ -177,6 +177,26 @@ def student(config: LatentConfig, codec, teacher) -> Student:
                                                    config.kernel, seed=config.seed, stride=stride, width=config.width))
 
 
+def init_student(model: Student, path, codec, config: LatentConfig) -> None:
+    """Load a latent-task weights file's trained layers into ``model`` (``config.init_from``); a clear
+    error for a file of other codec weights, another adapter or layers the student does not have."""
+    from hmxai.latent.zoo import read_latent_weights
+
+    state, meta = read_latent_weights(Path(path))
+    if meta.get("codec_weights_id") and meta["codec_weights_id"] != codec.weights_id:
+        raise InvalidArgumentError(f"init_from {str(path)!r} was trained on other {meta.get('codec')} weights "
+                                   f"({meta['codec_weights_id']}) than the installed ones ({codec.weights_id})")
+    for key in ("adapter", "stages"):
+        if key in meta and meta[key] != getattr(config, key):
+            raise InvalidArgumentError(f"init_from {str(path)!r} has {key} {meta[key]!r}, this run {getattr(config, key)!r}")
+    own = model.state_dict()
+    mapped = {k if k.startswith("synthesis.") else f"net.{k}": v for k, v in state.items()}
+    foreign = sorted(k for k in mapped if k not in own or own[k].shape != mapped[k].shape)
+    if foreign:
+        raise InvalidArgumentError(f"init_from {str(path)!r} holds layers this run's model lacks: {foreign[:3]}")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in mapped.items()}, strict=False)
+
+
 def first_layers(net) -> List[nn.Module]:
     """The network's stem and its blocks up to the one that imitates the teacher's features."""
     return [net._conv_stem, net._bn0, *net._blocks[: net.adapter_blocks]]
@@ -308,6 +328,8 @@ def train_latent(config: LatentConfig, data_root, out_dir, progress: bool = True
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, log = int(state["step"]), json.loads(state["log"])
+    elif config.init_from:
+        init_student(model, config.init_from, codec, config)
     t0 = time.time()
     seconds = float(log[-1]["seconds"]) if log else 0.0
     bar = tqdm(total=config.steps, initial=step, desc=config.name, disable=not progress)

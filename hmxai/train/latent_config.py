@@ -32,6 +32,9 @@ class LatentConfig:
         steps, batch: optimizer steps and latents per batch.
         lr, lr_min, warmup, weight_decay: AdamW, linear warm-up then cosine from lr to lr_min.
         clip: gradient norm clipping (0: none).
+        init_from: a latent-task weights file (``export_latent``'s format, trained on the same codec
+            weights with the same adapter) whose trained layers a fresh run starts from, with a fresh
+            optimizer and schedule; ``None``: the codec's and teacher's layers as they are.
         feature_weight: weight of the feature term (MSE between the adapter's output and the
             teacher's output at the same stride on the original image, divided by its mean square).
         kl_weight, temperature: weight and temperature of the logit distillation (KL(teacher ||
@@ -75,6 +78,7 @@ class LatentConfig:
     seed: int = 0
     device: str = "cpu"
     checkpoint_every: int = 100
+    init_from: Optional[str] = None
 
     def __post_init__(self):
         if self.validation in self.data:
