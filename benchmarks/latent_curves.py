@@ -53,20 +53,27 @@ def main() -> None:
     wnid = {w: int(k) for k, (w, _) in index.items()}
     labels = {p.name: wnid.get(p.stem) for p in held}
     rows_path = Path(args.rows)
+    weights = weights_of()
     done = set()
     if rows_path.is_file():
-        done = {json.loads(line)["image"] for line in rows_path.read_text().splitlines() if line.strip()}
+        stored = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
+        stale = [r["image"] for r in stored if r.get("weights") != weights]
+        if stale:
+            raise SystemExit(f"{rows_path} holds rows of other weights ({len(stale)} images, e.g. {stale[0]}): "
+                             f"move it away or pass --rows NEW to measure the installed ones {weights}")
+        done = {r["image"] for r in stored}
     image_task = create_task("efficientnet-lite0")
     tasks = [create_latent_task("efficientnet-lite0-latent"),
              create_latent_task("efficientnet-lite0-latent-snn", steps=args.steps)]
     with rows_path.open("a") as f:
         for path in tqdm([p for p in held if p.name not in done], desc="latent curves"):
             ladder = machines_ladder(path, "hmxai-vbr", qualities, tasks, image_task)
-            f.write(json.dumps({"image": path.name, "label": labels.get(path.name), **ladder.to_dict()}) + "\n")
+            f.write(json.dumps({"image": path.name, "label": labels.get(path.name), "weights": weights,
+                                **ladder.to_dict()}) + "\n")
             f.flush()
     records = [json.loads(line) for line in rows_path.read_text().splitlines() if line.strip()]
     records = [r for r in records if r["image"] in {p.name for p in held}]
-    summary = {"images": len(records), "qualities": qualities, "snn_steps": args.steps, "rows": []}
+    summary = {"images": len(records), "qualities": qualities, "snn_steps": args.steps, "weights": weights, "rows": []}
     for qi, q in enumerate(qualities):
         rungs = [r["rungs"][qi] for r in records]
         row = {"quality": q, "measured_bpp": statistics.mean(r["measured_bpp"] for r in rungs),
@@ -81,11 +88,26 @@ def main() -> None:
             if ms[0]["energy_mj"] is not None:
                 row[name]["energy_mj"] = statistics.mean(x["energy_mj"] for x in ms)
                 row[name]["spikes"] = statistics.mean(x["spikes"] for x in ms)
+        for m in (ANN, SNN):  # paired difference with decode-then-classify, image by image
+            by = [{x["machine"]: float(x["agreement"]) for x in r["machines"]} for r in rungs]
+            d = [b[m] - b[DECODE] for b in by]
+            row[m]["agreement_difference"] = statistics.mean(d)
+            row[m]["difference_ci95"] = 1.96 * statistics.stdev(d) / len(d) ** 0.5 if len(d) > 1 else None
         summary["rows"].append(row)
     summary["reference_accuracy"] = statistics.mean(float(r["reference"] == r["label"]) for r in records
                                                     if r["label"] is not None)
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
+
+
+def weights_of() -> dict:
+    """Which weights the rows measure: the codec's id and the two latent files' hashes."""
+    from hmxai.codecs import create_codec
+    from hmxai.latent.zoo import LATENT_FILE, LATENT_SNN_FILE
+    from hmxai.spiking.calibrate import sha256_of
+
+    return {"codec": create_codec("hmxai-vbr").weights_id, "latent": sha256_of(LATENT_FILE)[:16],
+            "latent_snn": sha256_of(LATENT_SNN_FILE)[:16]}
 
 
 DECODE, ANN, SNN = "decode-then-classify", "efficientnet-lite0-latent", "efficientnet-lite0-latent-snn"
@@ -98,15 +120,16 @@ def markdown(summary: dict) -> str:
         return f"{100 * m['agreement']:.1f} / {100 * m['accuracy']:.1f} %"
 
     lines = ["| q | bpp | PSNR dB | decode-then-classify agreement / accuracy | latent ANN agreement / accuracy | "
-             "difference | latent SNN agreement / accuracy | SNN energy mJ |",
+             "difference (paired 95 % CI) | latent SNN agreement / accuracy | SNN energy mJ |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     met, missed = [], []
     for r in summary["rows"]:
         d, a, s = r[DECODE], r[ANN], r[SNN]
         diff = 100 * (a["agreement"] - d["agreement"])
         (met if diff >= -3 else missed).append(f"{r['quality']:g}")
+        ci = f" ± {100 * a['difference_ci95']:.1f}" if a.get("difference_ci95") is not None else ""
         lines.append(f"| {r['quality']:g} | {r['measured_bpp']:.3f} | {r['psnr']:.2f} | {pair(d)} | {pair(a)} | "
-                     f"{diff:+.1f} | {pair(s)} | {s['energy_mj']:.1f} |")
+                     f"{diff:+.1f}{ci} | {pair(s)} | {s['energy_mj']:.1f} |")
     first = summary["rows"][0]
     d, a, s = first[DECODE]["gmacs"], first[ANN]["gmacs"], first[SNN]["gmacs"]
     lines += ["", f"MACs: decode-then-classify {d:.2f} G, latent ANN {a:.2f} G (**{100 * a / d:.0f} %**), latent SNN "

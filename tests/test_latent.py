@@ -346,6 +346,11 @@ def test_shipped_latent_classifiers_reproduce_their_card_on_a_subset(data_root):
     rows_path = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "latent_curves_rows.jsonl"
     card = {r["image"]: r for r in map(json.loads, rows_path.read_text().splitlines())}
     summary = json.loads((rows_path.parent / "latent_curves.json").read_text())
+    from hmxai.spiking.calibrate import sha256_of
+
+    shipped = {"codec": create_codec("hmxai-vbr").weights_id, "latent": sha256_of(LATENT_FILE)[:16],
+               "latent_snn": sha256_of(LATENT_SNN_FILE)[:16]}
+    assert summary["weights"] == shipped and all(r["weights"] == shipped for r in card.values())  # rows of these files
     steps, qualities = summary["snn_steps"], summary["qualities"]
     pick = [qualities.index(min(qualities)), qualities.index(max(qualities))]
     tasks = [create_latent_task("efficientnet-lite0-latent"), create_latent_task("efficientnet-lite0-latent-snn", steps=steps)]
