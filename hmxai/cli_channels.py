@@ -45,18 +45,21 @@ def _default_image():
 def run(args: argparse.Namespace) -> Dict[str, Any]:
     from hmxai.explain.budget import bit_budget, budget_curves, machine_human_split
     from hmxai.explain.channels import channel_scores
+    from hmxai.explain.objective import require_latent
     from hmxai.images import load_image
-    from hmxai.pipeline import resolve_models
+    from hmxai.pipeline import decode, resolve_models
 
     codec, task = resolve_models(args.codec, args.quality, args.task)
+    require_latent(codec)  # before any coding: a classical codec has no channels
     images = [load_image(p) for p in args.images] or [_default_image()]
     names = list(args.images) or ["chelsea (256x256 crop)"]
     params = {k: v for k, v in (("steps", args.steps), ("samples", args.samples)) if v is not None}
     out: Dict[str, Any] = {"images": [], "_items": []}
     figures = {}
     for index, (name, x) in enumerate(zip(names, images)):
+        rung = decode(x, codec)  # the image's one rung: real bytes; every view below reads its latent
         scores = channel_scores(x, codec, task, method=args.method, ablation=args.ablation, target=args.target,
-                                **params)
+                                latent=rung, **params)
         budget = bit_budget(scores, args.machine_coverage, args.human_coverage)
         item: Dict[str, Any] = {"image": name, "scores": scores.to_dict(), "budget": budget.to_dict(),
                                 "split": machine_human_split(scores).to_dict()}
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         if args.spatial:
             from hmxai.explain.spatial import where_bits_go
 
-            maps = where_bits_go(x, codec, task, target=scores.target)
+            maps = where_bits_go(x, codec, task, target=scores.target, latent=rung)
             item["spatial"] = {k: v for k, v in maps.to_dict().items() if k not in ("bits_y", "bits_z")}
             figures[f"spatial{suffix}"] = ("plot_spatial", (maps,))
         if args.faithfulness:

@@ -109,6 +109,26 @@ def test_spatial_maps(zoo, small, lite0):
     assert -1 <= m.agreement <= 1 and m.bits_z is not None
 
 
+def test_spatial_maps_read_the_rung_they_are_given(zoo, small, lite0, monkeypatch):
+    """Given the image's rung, where_bits_go reads its latent (no second analysis) and gives the maps
+    it computes itself; another image's or another quality's rung is refused."""
+    from hmxai.codecs import create_codec
+    from hmxai.errors import InvalidArgumentError
+    from hmxai.pipeline import decode
+
+    rung = decode(small, zoo)
+    own = where_bits_go(small, zoo, lite0)
+    monkeypatch.setattr(type(zoo), "analyze", lambda *a, **k: pytest.fail("analysed the image again"))
+    given = where_bits_go(small, zoo, lite0, latent=rung)
+    assert torch.equal(given.bits_y, own.bits_y) and torch.allclose(given.machine, own.machine, atol=1e-6)
+    assert torch.equal(given.x_hat, rung.latent.x_hat)
+    with pytest.raises(InvalidArgumentError, match="image"):
+        where_bits_go(small[..., :, :64], zoo, lite0, latent=rung)
+    monkeypatch.undo()
+    with pytest.raises(InvalidArgumentError, match="rung is"):
+        where_bits_go(small, create_codec(zoo.name, quality=zoo.quality + 1), lite0, latent=rung)
+
+
 @pytest.mark.slow
 def test_method_agreement_reports_per_image(zoo, small, lite0):
     """Per image, the Spearman of the fast method's scores with ablation's over the live channels,

@@ -36,6 +36,7 @@ from hmxai.explain.objective import (
     ablation_values,
     live_channels,
     objective_for,
+    given_latent,
     require_latent,
     with_channels,
 )
@@ -253,23 +254,6 @@ CHANNEL_METHODS.register("input-x-gradient", _input_x_gradient,
                          exact=False, agreement=False)
 
 
-def _given_latent(latent, codec, x):
-    """The caller's latent (a LatentResult, or a Rung's), checked against the codec and the image."""
-    if latent is None:
-        return None
-    if hasattr(latent, "metrics"):  # a Rung
-        rung = latent
-        if (rung.codec, rung.quality, rung.weights_id) != (codec.name, codec.quality, codec.weights_id):
-            raise InvalidArgumentError(f"the rung is {rung.codec} q{rung.quality}, not {codec.name} q{codec.quality} "
-                                       "with these weights")
-        latent = rung.latent
-    if latent is None or latent.codec != codec.name or latent.quality != codec.quality:
-        raise InvalidArgumentError(f"the latent must be {codec.name} q{codec.quality}'s")
-    if tuple(latent.image_size) != tuple(x.shape[-2:]) or latent.y_hat.shape[0] != 1:
-        raise InvalidArgumentError(f"the latent is of a {latent.image_size} image, not of this {tuple(x.shape[-2:])} one")
-    return latent
-
-
 def method_parameters(method: str) -> tuple:
     """The parameters a channel method takes: the keyword-only ones of its function's signature."""
     import inspect
@@ -330,7 +314,7 @@ def channel_scores(
         raise InvalidArgumentError(f"{task.name} reads the latent: its channel scores take the methods "
                                    f"{', '.join(LatentReaderObjective.METHODS)}, not {method!r}")
     x = load_image(image)  # one image: load_image refuses batches
-    latent = _given_latent(latent, codec, x)
+    latent = given_latent(latent, codec, x)
     t0 = time.perf_counter()
     with eval_mode(codec.model, task), torch.enable_grad():
         if latent is None:

@@ -62,6 +62,6 @@ def compare_codecs(image, codecs: Sequence = (DEFAULT_LEARNED_CODEC, MACHINE_AWA
     sides = []
     for codec, rung, m in zip(built, rungs, cams):
         scores = channel_scores(x, codec, task, method=method, target=target, latent=rung)
-        maps = where_bits_go(x, codec, task, target=target)
+        maps = where_bits_go(x, codec, task, target=target, latent=rung)
         sides.append(CodecSide(rung=rung, scores=scores, budget=bit_budget(scores), maps=maps, cam=m))
     return CodecComparison(sides=tuple(sides), target=target, target_label=task.labels[target], method=method)

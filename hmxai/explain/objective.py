@@ -44,6 +44,24 @@ def require_latent(codec) -> None:
         )
 
 
+def given_latent(latent, codec, x):
+    """The caller's latent (a LatentResult, or a Rung's), checked against the codec and the image;
+    ``None`` stays ``None`` (the caller analyses the image)."""
+    if latent is None:
+        return None
+    if hasattr(latent, "metrics"):  # a Rung
+        rung = latent
+        if (rung.codec, rung.quality, rung.weights_id) != (codec.name, codec.quality, codec.weights_id):
+            raise InvalidArgumentError(f"the rung is {rung.codec} q{rung.quality}, not {codec.name} q{codec.quality} "
+                                       "with these weights")
+        latent = rung.latent
+    if latent is None or latent.codec != codec.name or latent.quality != codec.quality:
+        raise InvalidArgumentError(f"the latent must be {codec.name} q{codec.quality}'s")
+    if tuple(latent.image_size) != tuple(x.shape[-2:]) or latent.y_hat.shape[0] != 1:
+        raise InvalidArgumentError(f"the latent is of a {latent.image_size} image, not of this {tuple(x.shape[-2:])} one")
+    return latent
+
+
 def ablation_values(codec, latent: LatentResult, mode: str = "not-transmitted") -> Tensor:
     """(1, M, h, w) value each latent element takes when its channel is ablated.
 

@@ -17,13 +17,17 @@ import torch.nn.functional as F
 from hmxai.codecs import DEFAULT_LEARNED_CODEC
 from hmxai.errors import InvalidArgumentError
 from hmxai.explain.common import eval_mode, spearman
-from hmxai.explain.objective import require_latent
+from hmxai.explain.objective import given_latent, require_latent
 from hmxai.types import SpatialMaps
 
 
 def where_bits_go(image, codec=DEFAULT_LEARNED_CODEC, task=None, *, quality: Optional[int] = None,
-                  target: Optional[int] = None) -> SpatialMaps:
-    """Bit maps of ``y`` (and ``z``), machine attribution and error map of one image."""
+                  target: Optional[int] = None, latent=None) -> SpatialMaps:
+    """Bit maps of ``y`` (and ``z``), machine attribution and error map of one image.
+
+    ``latent``: the image's :class:`~hmxai.types.LatentResult` under ``codec``, or the
+    :class:`~hmxai.types.Rung` that holds it (:func:`hmxai.decode`'s), so that a caller who has the
+    rung does not analyse the image again; ``None``: analysed here."""
     from captum.attr import InputXGradient
 
     from hmxai.images import load_image
@@ -32,8 +36,10 @@ def where_bits_go(image, codec=DEFAULT_LEARNED_CODEC, task=None, *, quality: Opt
     codec, task = resolve_models(codec, quality, task)
     require_latent(codec)
     x = load_image(image)  # one image: load_image refuses batches
+    latent = given_latent(latent, codec, x)
     with eval_mode(codec.model, task):
-        latent = codec.analyze(x)
+        if latent is None:
+            latent = codec.analyze(x)
         x_hat = latent.x_hat
         with torch.no_grad():
             logits = task(x)
