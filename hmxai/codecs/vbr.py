@@ -133,16 +133,6 @@ class VariableRateCodec(LearnedCodec):
         except (RuntimeError, ValueError, IndexError) as exc:
             raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
 
-    @torch.no_grad()
-    def decode_latent(self, encoded: EncodedImage):
-        """Decode the bytes to ``(y_hat, x_hat)``; x_hat cropped to the image size."""
-        y_hat = self.read_latent(encoded)
-        try:
-            x_hat = crop_to(self.model.g_s(y_hat).clamp_(0, 1), encoded.image_size)
-        except (RuntimeError, ValueError, IndexError) as exc:
-            raise BitstreamError(f"{self.name}: the bitstream could not be decoded: {exc}") from exc
-        return y_hat, x_hat
-
     def latent_indexes(self, latent: LatentResult) -> Tensor:
         return self.model.gaussian_conditional.build_indexes(latent.scales * self.gain)
 
