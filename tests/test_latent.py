@@ -370,3 +370,39 @@ def test_shipped_latent_classifiers_reproduce_their_card_on_a_subset(data_root):
                 if exp["energy_mj"] is not None:
                     assert got.energy_mj == pytest.approx(exp["energy_mj"], rel=0.05)
     assert flips <= 1
+
+
+def test_a_trained_tail_with_frozen_norm_keeps_the_teachers_statistics(tiny_run):
+    """``tail_frozen_norm``: the tail's weights change in a step, its batch-norm statistics do not
+    (the adapter's do); without it the tail's statistics move too. Asking for it without a trained
+    tail is refused."""
+    from hmxai.codecs import create_codec
+    from hmxai.errors import InvalidArgumentError
+    from hmxai.tasks import create_task
+    from hmxai.train.latent import batch_of, losses, read_cache, set_modes, student, trainable
+
+    config, cache = tiny_run
+    codec = create_codec(config.codec)
+    data = read_cache(cache, codec)
+    y, feats, logits = batch_of(codec, data["train"], config, 0)
+    moved = {}
+    for frozen_norm in (True, False):
+        run = type(config)(**{**config.__dict__, "train_tail": True, "tail_frozen_norm": frozen_norm})
+        model = student(run, codec, create_task("efficientnet-lite0"))
+        model.requires_grad_(False)
+        params = trainable(model, run)
+        for p in params:
+            p.requires_grad_(True)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        set_modes(model, run, True)
+        assert model.net._dropout.training is not frozen_norm
+        losses(model, y, feats, logits, run)[0].backward()
+        torch.optim.SGD(params, lr=1e-3).step()
+        changed = {k for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
+        tail = tuple(f"net._blocks.{i}." for i in range(model.net.adapter_blocks, len(model.net._blocks))) + ("net._bn1.",)
+        assert any(k.startswith(tail) and k.endswith(".weight") for k in changed)  # the tail trains
+        assert any(k.startswith("net._bn0.") and k.endswith("running_mean") for k in changed)  # the adapter's norm adapts
+        moved[frozen_norm] = any(k.startswith(tail) and k.endswith("running_mean") for k in changed)
+    assert moved == {True: False, False: True}
+    with pytest.raises(InvalidArgumentError, match="train_tail"):
+        type(config)(**{**config.__dict__, "tail_frozen_norm": True})

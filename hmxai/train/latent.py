@@ -219,13 +219,20 @@ def trainable(model: Student, config: LatentConfig) -> List[nn.Parameter]:
 def set_modes(model: Student, config: LatentConfig, training: bool) -> None:
     """Train mode for what trains (batch norm statistics included), eval mode for what stays frozen."""
     model.train(training)
-    if training and not config.train_tail:
-        net = model.net
-        frozen = [*net._blocks[net.adapter_blocks:], net._conv_head, net._bn1, net._dropout]
-        if not trains_first(config):
-            frozen += first_layers(net)
-        for m in frozen:
-            m.eval()
+    if not training:
+        return
+    net = model.net
+    tail = [*net._blocks[net.adapter_blocks:], net._conv_head, net._bn1, net._dropout]
+    if config.train_tail:
+        if config.tail_frozen_norm:  # weights train, statistics and dropout stay the teacher's
+            for m in tail:
+                for sub in m.modules():
+                    if isinstance(sub, (nn.modules.batchnorm._BatchNorm, nn.Dropout)):
+                        sub.eval()
+        return
+    frozen = tail + ([] if trains_first(config) else first_layers(net))
+    for m in frozen:
+        m.eval()
 
 
 def losses(model: Student, y: Tensor, feats: Tensor, logits: Tensor, config: LatentConfig):

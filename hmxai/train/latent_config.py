@@ -29,6 +29,9 @@ class LatentConfig:
         adapter_blocks, expand, kernel, width: the ``mbconv`` adapter (:func:`hmxai.latent.model.latent_network`).
         train_tail: also train the teacher's blocks 11..15, head and classifier (the shipped
             file then holds them too); False: they stay the teacher's, frozen (batch norm too).
+        tail_frozen_norm: with ``train_tail``: the tail's weights train, but its batch norm keeps the
+            teacher's ImageNet statistics and its dropout is off (eval mode) instead of re-estimating
+            them on the training batches.
         steps, batch: optimizer steps and latents per batch.
         lr, lr_min, warmup, weight_decay: AdamW, linear warm-up then cosine from lr to lr_min.
         clip: gradient norm clipping (0: none).
@@ -57,6 +60,7 @@ class LatentConfig:
     expand: int = 6
     kernel: int = 5
     train_tail: bool = False
+    tail_frozen_norm: bool = False
     steps: int = 3000
     batch: int = 32
     lr: float = 2e-3
@@ -85,6 +89,8 @@ class LatentConfig:
             raise InvalidArgumentError(f"the validation folder {self.validation!r} is also a training folder")
         if any("kodak" in d.lower() for d in self.data):
             raise InvalidArgumentError("Kodak is for evaluation only; remove it from the training folders")
+        if self.tail_frozen_norm and not self.train_tail:
+            raise InvalidArgumentError("tail_frozen_norm applies to a trained tail: set train_tail as well")
         if self.steps < 0 or self.batch < 1 or self.adapter_blocks < 1:
             raise InvalidArgumentError("steps must be >= 0, batch and adapter_blocks >= 1")
         from hmxai.latent.model import ADAPTERS
