@@ -93,6 +93,19 @@ def tiny_run(tmp_path_factory, data_root):
     return config, build_cache(config, data_root, out, progress=False)
 
 
+def _trainable_student(config, codec):
+    """A run's student with only its trainable parameters requiring grad, and its state before a step."""
+    from hmxai.tasks import create_task
+    from hmxai.train.latent import student, trainable
+
+    model = student(config, codec, create_task("efficientnet-lite0"))
+    model.requires_grad_(False)
+    params = trainable(model, config)
+    for p in params:
+        p.requires_grad_(True)
+    return model, params, {k: v.clone() for k, v in model.state_dict().items()}
+
+
 @pytest.mark.parametrize("adapter, train_first", [("synthesis", True), ("synthesis", False), ("mbconv", True)])
 def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run, adapter, train_first):
     from hmxai.codecs import create_codec
@@ -103,12 +116,7 @@ def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run,
     config = type(config)(**{**config.__dict__, "adapter": adapter, "train_first": train_first})
     codec = create_codec(config.codec)
     data = read_cache(cache, codec)
-    model = student(config, codec, create_task("efficientnet-lite0"))
-    model.requires_grad_(False)
-    params = trainable(model, config)
-    for p in params:
-        p.requires_grad_(True)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model, params, before = _trainable_student(config, codec)
     y, feats, logits = batch_of(codec, data["train"], config, 0)
     opt = torch.optim.SGD(params, lr=0.05 if adapter == "mbconv" else 2e-4)
     set_modes(model, config, True)  # both losses in the modes the step trains in (batch norm: batch statistics)
@@ -388,12 +396,7 @@ def test_a_trained_tail_with_frozen_norm_keeps_the_teachers_statistics(tiny_run)
     moved = {}
     for frozen_norm in (True, False):
         run = type(config)(**{**config.__dict__, "train_tail": True, "tail_frozen_norm": frozen_norm})
-        model = student(run, codec, create_task("efficientnet-lite0"))
-        model.requires_grad_(False)
-        params = trainable(model, run)
-        for p in params:
-            p.requires_grad_(True)
-        before = {k: v.clone() for k, v in model.state_dict().items()}
+        model, params, before = _trainable_student(run, codec)
         set_modes(model, run, True)
         assert model.net._dropout.training is not frozen_norm
         losses(model, y, feats, logits, run)[0].backward()
