@@ -109,8 +109,7 @@ def _trainable_student(config, codec):
 @pytest.mark.parametrize("adapter, train_first", [("synthesis", True), ("synthesis", False), ("mbconv", True)])
 def test_one_training_step_lowers_the_loss_and_trains_only_the_adapter(tiny_run, adapter, train_first):
     from hmxai.codecs import create_codec
-    from hmxai.tasks import create_task
-    from hmxai.train.latent import batch_of, losses, read_cache, set_modes, student, trainable
+    from hmxai.train.latent import batch_of, losses, read_cache, set_modes
 
     config, cache = tiny_run
     config = type(config)(**{**config.__dict__, "adapter": adapter, "train_first": train_first})
@@ -386,8 +385,7 @@ def test_a_trained_tail_with_frozen_norm_keeps_the_teachers_statistics(tiny_run)
     tail is refused."""
     from hmxai.codecs import create_codec
     from hmxai.errors import InvalidArgumentError
-    from hmxai.tasks import create_task
-    from hmxai.train.latent import batch_of, losses, read_cache, set_modes, student, trainable
+    from hmxai.train.latent import batch_of, losses, read_cache, set_modes
 
     config, cache = tiny_run
     codec = create_codec(config.codec)
